@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# quickstart.sh - install what the build needs, build, and either run the
+# demo or the whole test suite. Works on a fresh Debian 12 machine as root,
+# with no standard input (CI).
+#
+#   ./quickstart.sh run     build, then run cc-proxy against a simulated VM
+#   ./quickstart.sh test    build, then `make check` (unit + integration + OS)
+#   ./quickstart.sh deps    only install the Debian packages
+#   ./quickstart.sh build   only build
+set -euo pipefail
+
+cd "$(dirname "$0")"
+top=$(pwd)
+
+# Build and test dependencies, as Debian package names.
+PACKAGES=(
+	build-essential autoconf automake pkg-config
+	libevent-dev libjson-c-dev libseccomp-dev libcap-ng-dev libsystemd-dev check
+	systemd procps util-linux mandoc man-db selinux-policy-dev
+)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+deps() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+build() {
+	if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+		say "autogen"
+		./autogen.sh
+	fi
+	if [ ! -f Makefile ] || [ configure -nt Makefile ]; then
+		say "configure"
+		./configure --enable-maintainer-mode ${CONFIGURE_FLAGS:-}
+	fi
+	say "make"
+	make -j"$(nproc)"
+}
+
+run_demo() {
+	exec "$top/tests/demo.sh"
+}
+
+run_tests() {
+	say "make check"
+	if ! make -j"$(nproc)" check; then
+		# Show the logs of what failed, so CI output says why.
+		for log in $(find . -name '*.log' -newer Makefile); do
+			if grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
+				echo "----- $log"
+				tail -n 80 "$log"
+			fi
+		done
+		exit 1
+	fi
+}
+
+case "${1:-}" in
+deps) deps ;;
+build) deps; build ;;
+run) deps; build; run_demo ;;
+test) deps; build; run_tests ;;
+*)
+	echo "usage: $0 run|test|deps|build" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,32 @@
+/*
+ * fdpass.h - one message with at most one file descriptor over an
+ * AF_UNIX socket (SCM_RIGHTS). Nothing else in the tree touches control
+ * data.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/**
+ * fdpass_send() - send @len bytes from @buf as one message, with @fd
+ * attached when @fd >= 0. Uses MSG_NOSIGNAL | MSG_DONTWAIT.
+ * Ownership: @fd stays the caller's in every case (the kernel duplicates
+ * it into the message); close your copy after success if handing over.
+ * Return: 0, -EAGAIN when the socket is full, or another -errno (a short
+ * send is -EMSGSIZE).
+ */
+int fdpass_send(int sock, const void *buf, size_t len, int fd);
+
+/**
+ * fdpass_recv() - receive one message into @buf (@size bytes).
+ * @fd: out, the attached fd (close-on-exec, received with
+ *      MSG_CMSG_CLOEXEC) or -1.
+ * Ownership: on success the caller owns *fd; on every error no received fd
+ * stays open (*fd = -1).
+ * Return: the message length (0 = peer closed), -EAGAIN, -EMSGSIZE when
+ * the message or its control data was truncated (MSG_TRUNC/MSG_CTRUNC),
+ * -EBADMSG when more than one fd or a non-SCM_RIGHTS control message came,
+ * or another -errno.
+ */
+ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fd);

@@ -1,0 +1,238 @@
+/*
+ * ipc.h - the master <-> helper protocol: one typed message format over a
+ * SOCK_SEQPACKET socketpair, at most one fd per message (SCM_RIGHTS).
+ * Bump IPC_VERSION whenever a type or struct here changes: the first
+ * message each way is a hello carrying it, and a mismatch (a stale helper
+ * binary) closes the channel cleanly.
+ *
+ * Message = struct ipc_header | fixed struct (per type) | variable part.
+ * The length of the variable part is a field of the fixed struct and must
+ * match exactly. All integers are host order (same machine, same build).
+ *
+ * Semantics:
+ *  IPC_M_HYPER       forward agent command `code` with `data` (JSON text as
+ *                    the client sent it, maybe empty). io_base != 0: the
+ *                    token's session (wait for its shim, edit stdio/stderr);
+ *                    io_base == 0: for newcontainer/execcmd the null
+ *                    session. Answered by exactly one IPC_H_HYPER_ANSWER
+ *                    with the same header id.
+ *  IPC_M_ADD_TOKEN   a new session: token -> io_base (ioBase, ioBase + 1).
+ *  IPC_M_SHIM        hand over a shim's connection (the fd) for io_base,
+ *                    with the bytes the master read past ConnectShim. The
+ *                    helper sends the ConnectShim response itself.
+ *  IPC_M_UNREGISTER  the VM left the namespace: keep draining I/O; exit
+ *                    when the VM's io channel closes.
+ *  IPC_M_SHUTDOWN    the proxy stops: close everything, exit 0.
+ *  IPC_H_HYPER_ANSWER  the agent's ACK payload (error = 0) or an error text
+ *                    (agent ERROR payload, or the proxy's own reason).
+ *  IPC_H_SHIM_GONE   the shim of io_base left. released = 1: DisconnectShim,
+ *                    the token is void; 0: the connection dropped, the
+ *                    token may be claimed again.
+ *  IPC_H_READY       the agent sent READY on ctl: the VM is reachable (the
+ *                    master answers RegisterVM only after this).
+ *  IPC_H_VM_LOST     the VM's channels closed or failed (reason text);
+ *                    the helper exits right after sending it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+#define IPC_VERSION	1
+/* Largest message, header included. The socketpair's buffers are sized
+ * for it (ipc_socketpair()). */
+#define IPC_MSG_MAX	(200u * 1024u)
+/* Most messages queued for sending on one channel. */
+#define IPC_QUEUE_MAX	4096
+
+/*
+ * The helper's fd layout, set up by the master between fork and exec
+ * (nothing else is open). Optional fds are announced on argv:
+ *   --console-fd 6   the VM console socket (log level 3 only)
+ *   --journal-fd 7   a connected journald datagram socket
+ */
+enum ipc_helper_fd {
+	IPC_FD_STDIN = 0,	/* /dev/null */
+	IPC_FD_STDOUT = 1,	/* /dev/null */
+	IPC_FD_STDERR = 2,	/* the master's stderr: the stderr log target */
+	IPC_FD_CHANNEL = 3,	/* SOCK_SEQPACKET to the master */
+	IPC_FD_CTL = 4,		/* SOCK_STREAM, the agent's ctl serial */
+	IPC_FD_IO = 5,		/* SOCK_STREAM, the agent's io serial */
+	IPC_FD_CONSOLE = 6,	/* SOCK_STREAM, optional */
+	IPC_FD_JOURNAL = 7,	/* SOCK_DGRAM, optional */
+};
+
+enum ipc_type {
+	/* master -> helper */
+	IPC_M_HELLO = 0x100,
+	IPC_M_HYPER = 0x101,
+	IPC_M_ADD_TOKEN = 0x102,
+	IPC_M_SHIM = 0x103,
+	IPC_M_UNREGISTER = 0x104,
+	IPC_M_SHUTDOWN = 0x105,
+	/* helper -> master */
+	IPC_H_HELLO = 0x200,
+	IPC_H_HYPER_ANSWER = 0x201,
+	IPC_H_SHIM_GONE = 0x202,
+	IPC_H_VM_LOST = 0x203,
+	IPC_H_READY = 0x204,
+};
+
+enum ipc_dir {
+	IPC_DIR_TO_HELPER = 1,	/* types 0x1xx */
+	IPC_DIR_TO_MASTER = 2,	/* types 0x2xx */
+};
+
+#define IPC_F_FD	0x1	/* an fd is attached */
+
+struct ipc_header {
+	uint32_t type;
+	uint32_t len;		/* bytes after the header */
+	uint32_t id;		/* request id, echoed by the answer */
+	uint32_t flags;		/* IPC_F_* */
+};
+
+struct ipc_hello {		/* IPC_M_HELLO, IPC_H_HELLO; no variable part */
+	uint32_t version;
+	uint32_t pid;
+};
+
+struct ipc_hyper {		/* IPC_M_HYPER; variable part: data JSON */
+	uint64_t io_base;
+	uint32_t code;		/* enum hyper_code */
+	uint32_t data_len;
+};
+
+struct ipc_hyper_answer {	/* IPC_H_HYPER_ANSWER; variable: ack payload or error text */
+	uint32_t error;		/* 0: ACK, 1: error */
+	uint32_t text_len;
+};
+
+struct ipc_token {		/* IPC_M_ADD_TOKEN; variable: the token text */
+	uint64_t io_base;
+	uint32_t token_len;
+	uint32_t pad;
+};
+
+struct ipc_shim {		/* IPC_M_SHIM (fd required); variable: leftover bytes */
+	uint64_t io_base;
+	uint32_t leftover_len;
+	int32_t pid;		/* the shim's SO_PEERCRED, for logs */
+	uint32_t uid;
+	uint32_t gid;
+};
+
+struct ipc_empty {		/* IPC_M_UNREGISTER, IPC_M_SHUTDOWN, IPC_H_READY */
+	uint32_t pad;
+};
+
+struct ipc_shim_gone {		/* IPC_H_SHIM_GONE; no variable part */
+	uint64_t io_base;
+	uint32_t released;
+	uint32_t pad;
+};
+
+struct ipc_vm_lost {		/* IPC_H_VM_LOST; variable: reason text */
+	uint32_t reason_len;
+	uint32_t pad;
+};
+
+enum {
+	IPC_E_INVALID = 2,	/* a protocol violation by the peer */
+};
+
+/* A decoded, validated message: pointers into the receive buffer. */
+struct ipc_view {
+	uint32_t type;
+	uint32_t id;
+	const void *fixed;	/* the type's fixed struct (aligned copy) */
+	const uint8_t *var;	/* variable part, var_len bytes (may be NULL) */
+	size_t var_len;
+	int fd;			/* the attached fd or -1; see ipc_channel */
+};
+
+/** ipc_type_name() - for logs. */
+const char *ipc_type_name(uint32_t type);
+
+/**
+ * ipc_encode() - build one message into @buf (IPC_MSG_MAX bytes): header,
+ * the type's fixed struct @fixed (its size is the table's) and @var.
+ * The fixed struct's length field must already equal @var_len.
+ * Return: the message length, or -EMSGSIZE / -EINVAL (unknown type,
+ * fixed length mismatch).
+ */
+ssize_t ipc_encode(void *buf, uint32_t type, uint32_t id, bool has_fd,
+		   const void *fixed, size_t fixed_len, const void *var,
+		   size_t var_len);
+
+/**
+ * ipc_decode() - validate one received message against the table: known
+ * type in direction @dir, exact fixed size, variable length equal to the
+ * fixed struct's field and within the type's maximum, fd present exactly
+ * when the type requires one and the header says so.
+ * @fd_attached: whether fdpass_recv() returned an fd
+ * @fixed_copy: IPC_MSG_MAX-aligned scratch the fixed struct is copied into
+ * Return: 0 (v filled, v->fd = -1: the caller keeps the fd), or
+ * IPC_E_INVALID with *why set.
+ */
+int ipc_decode(const void *buf, size_t len, bool fd_attached,
+	       enum ipc_dir dir, struct ipc_view *v, void *fixed_copy,
+	       const char **why);
+
+/**
+ * ipc_socketpair() - a SOCK_SEQPACKET | SOCK_CLOEXEC pair with send and
+ * receive buffers large enough for IPC_MSG_MAX. Return: 0 or -errno.
+ */
+int ipc_socketpair(int sv[2]);
+
+/*
+ * ipc_channel - the event-driven transport over one socket: a plain
+ * libevent event, a bounded send queue, EV_WRITE asked for only while the
+ * queue is non-empty. The channel sends its hello when created and
+ * requires the peer's hello (same IPC_VERSION) as the first message.
+ */
+struct ipc_channel;
+
+/*
+ * Called for each valid message after the hello. @v->fd is the attached fd
+ * (or -1): the callback owns it and must close it or hand it on.
+ */
+typedef void (*ipc_on_message_fn)(struct ipc_channel *ch,
+				  const struct ipc_view *v, void *ctx);
+/*
+ * Called once when the channel fails: @err is 0 on EOF, -errno on a
+ * system error, IPC_E_INVALID on a protocol violation (@why says which).
+ * After it returns the channel sends and receives nothing more; the owner
+ * frees it (it may do so inside the callback).
+ */
+typedef void (*ipc_on_close_fn)(struct ipc_channel *ch, int err,
+				const char *why, void *ctx);
+
+/**
+ * ipc_channel_new() - start a channel on @fd (consumed in every case).
+ * @incoming: the direction of the messages this side receives
+ * Return: 0 or -errno.
+ */
+int ipc_channel_new(struct ipc_channel **out, struct event_base *base,
+		    int fd, enum ipc_dir incoming, ipc_on_message_fn on_message,
+		    ipc_on_close_fn on_close, void *ctx);
+
+/** ipc_channel_free() - close and free; takes NULL; returns NULL. */
+struct ipc_channel *ipc_channel_free(struct ipc_channel *ch);
+
+/**
+ * ipc_channel_send() - queue one message.
+ * @fd: attached when >= 0, and consumed in every case (closed once sent,
+ *      or right away on failure)
+ * Return: 0, -ENOBUFS when IPC_QUEUE_MAX messages are queued, -EMSGSIZE,
+ * -EPIPE after the channel closed, -ENOMEM.
+ */
+int ipc_channel_send(struct ipc_channel *ch, uint32_t type, uint32_t id,
+		     const void *fixed, size_t fixed_len, const void *var,
+		     size_t var_len, int fd);
+
+/** ipc_channel_queued() - messages waiting to be sent. */
+size_t ipc_channel_queued(const struct ipc_channel *ch);
