@@ -52,7 +52,7 @@ build() {
 }
 
 run_demo() {
-	exec "$top/tests/demo.sh"
+	exec "$top/scripts/demo.sh"
 }
 
 run_tests() {

@@ -4,7 +4,7 @@
  *   confine_limits()      5:   rlimits
  *   confine_no_new_privs() 6:  PR_SET_NO_NEW_PRIVS
  *   (build the event loop and its events)
- *   seccomp_helper_install() 7 (seccomp.h)
+ *   sandbox_install()       7: seccomp allowlist (sandbox.h)
  * Any failure ends the helper: a half-confined helper must not go on.
  */
 #pragma once

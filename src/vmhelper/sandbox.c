@@ -1,0 +1,136 @@
+/*
+ * sandbox.c - the helper's seccomp allowlist.
+ *
+ * The helper installs this filter after it has dropped its identity and
+ * built its event loop, and before it reads a byte from the VM. From then
+ * on it may only move bytes between fds it already holds (or receives
+ * with SCM_RIGHTS), manage memory and time, and exit. Everything else -
+ * opening files, creating or connecting sockets, exec, fork/clone,
+ * ptrace - kills the process (SECCOMP_RET_KILL_PROCESS): the master reaps
+ * it, reports "seccomp violation" and frees only this VM.
+ *
+ * The table below is the whole policy. Each row names the code path that
+ * needs the call; rows with an argument rule restrict it further. Keep it
+ * minimal: a call nobody can name a reason for does not belong here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <seccomp.h>
+
+#include "cleanup.h"
+#include "sandbox.h"
+
+enum seccomp_rule {
+	RULE_ANY = 0,		/* any arguments */
+	RULE_NO_EXEC,		/* arg 2 (prot) without PROT_EXEC */
+	RULE_FCNTL_FLAGS,	/* arg 1 in F_GETFL/F_SETFL/F_GETFD/F_SETFD */
+	RULE_IOCTL_FIONREAD,	/* arg 1 == FIONREAD */
+};
+
+struct seccomp_entry {
+	int nr;
+	enum seccomp_rule rule;
+	const char *why;
+};
+
+#define ALLOW(name, rule, why) { SCMP_SYS(name), rule, why }
+
+static const struct seccomp_entry seccomp_table[] = {
+	/* The event loop. */
+	ALLOW(epoll_wait, RULE_ANY, "libevent epoll dispatch"),
+	ALLOW(epoll_pwait, RULE_ANY, "libevent epoll dispatch (newer glibc)"),
+	ALLOW(epoll_ctl, RULE_ANY, "libevent adds/removes fds (shims come and go)"),
+	ALLOW(clock_gettime, RULE_ANY, "libevent timeouts (vDSO fallback)"),
+	ALLOW(gettimeofday, RULE_ANY, "libevent time cache (vDSO fallback)"),
+	ALLOW(rt_sigreturn, RULE_ANY, "return from libevent's signal handler"),
+	ALLOW(rt_sigprocmask, RULE_ANY, "glibc signal masking around abort()"),
+	ALLOW(restart_syscall, RULE_ANY, "kernel restarts an interrupted wait"),
+	/* Moving bytes between fds we already hold. */
+	ALLOW(read, RULE_ANY, "bufferevent reads: agent ctl/io, shims, console"),
+	ALLOW(readv, RULE_ANY, "evbuffer_read into several chains"),
+	ALLOW(write, RULE_ANY, "stderr log records; libevent signal socketpair"),
+	ALLOW(writev, RULE_ANY, "evbuffer_write to agent and shims"),
+	ALLOW(recvfrom, RULE_ANY, "recv() on sockets"),
+	ALLOW(sendto, RULE_ANY, "send() with MSG_NOSIGNAL"),
+	ALLOW(recvmsg, RULE_ANY, "master channel; receiving shim fds (SCM_RIGHTS)"),
+	ALLOW(sendmsg, RULE_ANY, "master channel; journal datagrams"),
+	ALLOW(shutdown, RULE_ANY, "closing a shim connection for writing"),
+	ALLOW(close, RULE_ANY, "closing shim connections and channels"),
+	ALLOW(ioctl, RULE_IOCTL_FIONREAD, "evbuffer_read asks how much is readable"),
+	ALLOW(fcntl, RULE_FCNTL_FLAGS, "make received shim fds non-blocking"),
+	/* Memory. */
+	ALLOW(brk, RULE_ANY, "malloc"),
+	ALLOW(mmap, RULE_NO_EXEC, "malloc of large blocks; never executable"),
+	ALLOW(munmap, RULE_ANY, "free of large blocks"),
+	ALLOW(mremap, RULE_ANY, "realloc of large blocks"),
+	ALLOW(mprotect, RULE_NO_EXEC, "malloc arenas; never executable"),
+	ALLOW(madvise, RULE_ANY, "malloc trimming"),
+	/* Identity (for logs) and the end. */
+	ALLOW(getpid, RULE_ANY, "log records carry the pid"),
+	ALLOW(gettid, RULE_ANY, "abort() on a broken invariant"),
+	ALLOW(tgkill, RULE_ANY, "abort() raises SIGABRT on itself"),
+	ALLOW(exit, RULE_ANY, "exit"),
+	ALLOW(exit_group, RULE_ANY, "exit"),
+	ALLOW(futex, RULE_ANY, "glibc internal locks"),
+#ifdef CC_PROXY_SANITIZERS
+	/* Sanitizer runtimes only (configure --enable-sanitizers): report
+	 * printing and shadow memory management. Never in a normal build. */
+	ALLOW(sigaltstack, RULE_ANY, "sanitizer runtime: alternate signal stack"),
+	ALLOW(sched_yield, RULE_ANY, "sanitizer runtime: spin locks"),
+	ALLOW(prctl, RULE_ANY, "sanitizer runtime: thread state"),
+	ALLOW(rt_sigaction, RULE_ANY, "sanitizer runtime: its handlers"),
+#endif
+};
+
+static int seccomp_add(scmp_filter_ctx ctx, const struct seccomp_entry *e)
+{
+	switch (e->rule) {
+	case RULE_ANY:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 0);
+	case RULE_NO_EXEC:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 1,
+					SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	case RULE_IOCTL_FIONREAD:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 1,
+					SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	case RULE_FCNTL_FLAGS: {
+		static const int cmds[] = { F_GETFL, F_SETFL, F_GETFD, F_SETFD };
+		for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+			int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 1,
+						 SCMP_A1(SCMP_CMP_EQ, cmds[i]));
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+int sandbox_install(void)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	/* Default: kill the whole process. The filter is for the native
+	 * architecture only (libseccomp's default context): a syscall made
+	 * through another ABI (e.g. int 0x80 on x86_64) is killed too. */
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!ctx)
+		return -ENOMEM;
+	for (size_t i = 0; i < ARRAY_SIZE(seccomp_table); i++) {
+		r = seccomp_add(ctx, &seccomp_table[i]);
+		if (r < 0)
+			goto out;
+	}
+	/* Requires no_new_privs (confine_no_new_privs()) unless privileged;
+	 * libseccomp sets it itself by default, which is harmless. */
+	r = seccomp_load(ctx);
+out:
+	seccomp_release(ctx);
+	return r;
+}

@@ -1,0 +1,237 @@
+/*
+ * check_seccomp.c - the helper's exact seccomp filter (sandbox.c), applied
+ * in a child: what the helper must never do kills it with SIGSYS; what its
+ * steady state does still works.
+ *
+ * Each test forks its own child, so the filter never reaches Check's own
+ * process and the parent can look at how the child ended.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#include "sandbox.h"
+
+/* Run @fn under the filter in a child; return its wait status. */
+static int run_confined(void (*fn)(void))
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			_exit(90);
+		if (sandbox_install() < 0)
+			_exit(91);
+		fn();
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void assert_killed_by_sigsys(void (*fn)(void))
+{
+	int status = run_confined(fn);
+
+	ck_assert_msg(WIFSIGNALED(status), "child was not killed (exit %d)",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ck_assert_int_eq(WTERMSIG(status), SIGSYS);
+}
+
+static void do_open(void)
+{
+	(void)syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
+}
+
+static void do_legacy_open(void)
+{
+	(void)syscall(SYS_open, "/etc/hostname", O_RDONLY);
+}
+
+static void do_socket(void)
+{
+	(void)syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+}
+
+static int pre_made_socket = -1;
+
+static void do_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	strcpy(sa.sun_path, "/run/nonexistent.sock");
+	(void)syscall(SYS_connect, pre_made_socket, &sa, sizeof(sa));
+}
+
+static void do_execve(void)
+{
+	char *argv[] = { "/bin/true", NULL };
+
+	(void)syscall(SYS_execve, "/bin/true", argv, environ);
+}
+
+static void do_fork(void)
+{
+	/* glibc's fork() is clone(); the raw fork syscall must die too. */
+	(void)fork();
+}
+
+static void do_raw_fork(void)
+{
+	(void)syscall(SYS_fork);
+}
+
+static void do_ptrace(void)
+{
+	(void)syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+}
+
+static void do_exec_mmap(void)
+{
+	(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static void do_bad_ioctl(void)
+{
+	int n;
+
+	(void)ioctl(0, TIOCGWINSZ, &n);
+}
+
+static void do_bad_fcntl(void)
+{
+	(void)fcntl(0, F_DUPFD, 10);
+}
+
+static void do_chroot(void)
+{
+	(void)syscall(SYS_chroot, "/");
+}
+
+START_TEST(test_open_killed) { assert_killed_by_sigsys(do_open); }
+END_TEST
+START_TEST(test_legacy_open_killed) { assert_killed_by_sigsys(do_legacy_open); }
+END_TEST
+START_TEST(test_socket_killed) { assert_killed_by_sigsys(do_socket); }
+END_TEST
+START_TEST(test_connect_killed)
+{
+	pre_made_socket = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(pre_made_socket, 0);
+	assert_killed_by_sigsys(do_connect);
+	close(pre_made_socket);
+}
+END_TEST
+START_TEST(test_execve_killed) { assert_killed_by_sigsys(do_execve); }
+END_TEST
+START_TEST(test_fork_killed) { assert_killed_by_sigsys(do_fork); }
+END_TEST
+START_TEST(test_raw_fork_killed) { assert_killed_by_sigsys(do_raw_fork); }
+END_TEST
+START_TEST(test_ptrace_killed) { assert_killed_by_sigsys(do_ptrace); }
+END_TEST
+START_TEST(test_exec_mmap_killed) { assert_killed_by_sigsys(do_exec_mmap); }
+END_TEST
+START_TEST(test_bad_ioctl_killed) { assert_killed_by_sigsys(do_bad_ioctl); }
+END_TEST
+START_TEST(test_bad_fcntl_killed) { assert_killed_by_sigsys(do_bad_fcntl); }
+END_TEST
+START_TEST(test_chroot_killed) { assert_killed_by_sigsys(do_chroot); }
+END_TEST
+
+static int steady_pair[2] = { -1, -1 };
+
+/* What the helper does all day: move bytes, allocate, make a received fd
+ * non-blocking, ask how much is readable, close. */
+static void do_steady_state(void)
+{
+	char buf[64];
+	int n = 0;
+	void *p;
+
+	if (send(steady_pair[0], "ping", 4, MSG_NOSIGNAL) != 4)
+		_exit(10);
+	if (recv(steady_pair[1], buf, sizeof(buf), 0) != 4)
+		_exit(11);
+	if (ioctl(steady_pair[1], FIONREAD, &n) < 0 || n != 0)
+		_exit(12);
+	if (fcntl(steady_pair[1], F_SETFL,
+		  fcntl(steady_pair[1], F_GETFL) | O_NONBLOCK) < 0)
+		_exit(13);
+	p = malloc(8 << 20);	/* large: mmap */
+	if (!p)
+		_exit(14);
+	memset(p, 1, 8 << 20);
+	free(p);
+	if (write(STDERR_FILENO, "", 0) < 0)
+		_exit(15);
+	if (close(steady_pair[1]) < 0)
+		_exit(16);
+	_exit(0);
+}
+
+START_TEST(test_steady_state_allowed)
+{
+	int status;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, steady_pair), 0);
+	status = run_confined(do_steady_state);
+	ck_assert_msg(WIFEXITED(status), "killed by signal %d",
+		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	close(steady_pair[0]);
+	close(steady_pair[1]);
+}
+END_TEST
+
+static Suite *seccomp_suite(void)
+{
+	Suite *s = suite_create("seccomp");
+	TCase *tc = tcase_create("allowlist");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_open_killed);
+	tcase_add_test(tc, test_legacy_open_killed);
+	tcase_add_test(tc, test_socket_killed);
+	tcase_add_test(tc, test_connect_killed);
+	tcase_add_test(tc, test_execve_killed);
+	tcase_add_test(tc, test_fork_killed);
+	tcase_add_test(tc, test_raw_fork_killed);
+	tcase_add_test(tc, test_ptrace_killed);
+	tcase_add_test(tc, test_exec_mmap_killed);
+	tcase_add_test(tc, test_bad_ioctl_killed);
+	tcase_add_test(tc, test_bad_fcntl_killed);
+	tcase_add_test(tc, test_chroot_killed);
+	tcase_add_test(tc, test_steady_state_allowed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(seccomp_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
