@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct event_base;
 
@@ -45,6 +46,8 @@ struct event_base;
 /* Largest message, header included. The socketpair's buffers are sized
  * for it (ipc_socketpair()). */
 #define IPC_MSG_MAX	(200u * 1024u)
+/* The largest fixed struct fits in this (scratch for ipc_decode()). */
+#define IPC_FIXED_MAX	32
 /* Most messages queued for sending on one channel. */
 #define IPC_QUEUE_MAX	4096
 
@@ -174,7 +177,8 @@ ssize_t ipc_encode(void *buf, uint32_t type, uint32_t id, bool has_fd,
  * fixed struct's field and within the type's maximum, fd present exactly
  * when the type requires one and the header says so.
  * @fd_attached: whether fdpass_recv() returned an fd
- * @fixed_copy: IPC_MSG_MAX-aligned scratch the fixed struct is copied into
+ * @fixed_copy: max_align_t-aligned scratch of IPC_FIXED_MAX bytes the
+ *              fixed struct is copied into
  * Return: 0 (v filled, v->fd = -1: the caller keeps the fd), or
  * IPC_E_INVALID with *why set.
  */
