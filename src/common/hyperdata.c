@@ -213,7 +213,12 @@ static uint32_t unescape_unit(const char *raw, size_t *i)
 	return u;
 }
 
-/* Does the raw (validated) key text equal the ASCII @name once decoded? */
+/*
+ * Does the raw (validated) key text equal the ASCII @name once decoded?
+ * A decoded U+0000 ends the key, as it does for json-c (and any reader
+ * that keeps keys as C strings): "stdio\u0000x" is "stdio" to them, so it
+ * must count as a (second, escaped) "stdio" here too.
+ */
 static bool key_equals(const char *raw, size_t n, const char *name)
 {
 	size_t i = 0, k = 0;
@@ -223,6 +228,8 @@ static bool key_equals(const char *raw, size_t n, const char *name)
 
 		if (c == '\\')
 			c = unescape_unit(raw, &i);
+		if (c == 0)
+			return name[k] == '\0';
 		if (name[k] == '\0' || c != (unsigned char)name[k++])
 			return false;
 	}

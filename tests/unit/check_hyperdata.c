@@ -349,6 +349,11 @@ static const struct {
 	{ 6, "{\"process\":{},\"process\":{}}", "execcmd: duplicate key process" },
 	{ 6, "{\"process\":{\"st\\u0064io\":5}}", "execcmd: key process.stdio must be written without escapes" },
 	{ 17, "{\"\\u0070rocess\":{}}", "newcontainer: key process must be written without escapes" },
+	/* json-c ends a key at U+0000: these are second copies to it (found by fuzz_hyperdata). */
+	{ 6, "{\"container\":\"c\",\"process\":{\"args\":[\"a\"]},\"process\\u0000\":{\"stdio\":5}}",
+	  "execcmd: duplicate key process" },
+	{ 17, "{\"process\":{\"stdio\\u0000x\":5,\"args\":[]}}",
+	  "newcontainer: key process.stdio must be written without escapes" },
 };
 
 START_TEST(test_inspect_errors)

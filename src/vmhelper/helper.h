@@ -1,0 +1,136 @@
+/*
+ * helper.h - the state of one cc-proxy-vmhelper: the one VM it serves,
+ * its channel to the master, and the lifetime of the process.
+ *
+ * Everything lives in one struct helper owned by main.c's run(). The
+ * modules hang off it:
+ *   agent.c    the agent's ctl channel (fd 4): READY, the command FIFO
+ *   iochan.c   the agent's io channel (fd 5): demultiplexing, stdin pump
+ *   session.c  one per token: routing, exit status, output backlog
+ *   shim.c     shim connections handed over by the master
+ *   request.c  Hyper requests from the master (IPC_M_HYPER)
+ *   console.c  the VM console, logged at level 3 (fd 6, optional)
+ * Single-threaded: every callback runs from the one event loop.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+struct event;
+struct event_base;
+struct ipc_channel;
+struct agent;
+struct iochan;
+struct console;
+struct session;
+struct shim;
+struct request;
+
+/* Flow-control bounds (bytes). Nothing accepted is ever dropped: when a
+ * bound is reached the source stops being read instead. */
+#define HELPER_SHIM_OUT_HIGH	(256u * 1024u)	/* a shim's unsent output: stall io */
+#define HELPER_SHIM_OUT_LOW	(64u * 1024u)	/* ... resume below this */
+#define HELPER_STDIN_HIGH	(64u * 1024u)	/* a session's queued stdin: stop reading its shim */
+#define HELPER_STDIN_LOW	(16u * 1024u)	/* ... resume below this */
+#define HELPER_IO_OUT_HIGH	(64u * 1024u)	/* unsent io toward the agent: stop pumping stdin */
+#define HELPER_IO_OUT_LOW	(16u * 1024u)	/* ... pump again below this */
+/* The fds a helper may hold: its 8 fixed ones, one per shim, libevent's. */
+#define HELPER_MAX_FDS		1024u
+
+TAILQ_HEAD(session_list, session);
+TAILQ_HEAD(shim_list, shim);
+TAILQ_HEAD(request_list, request);
+
+struct helper {
+	struct event_base *base;	/* borrowed from run() */
+	struct ipc_channel *ipc;	/* fd 3; NULL once closed */
+	struct agent *agent;		/* fd 4 */
+	struct iochan *io;		/* fd 5 */
+	struct console *console;	/* fd 6 or NULL */
+	struct session_list sessions;
+	struct shim_list orphans;	/* shims without a session: rejected or closing */
+	struct request_list requests;	/* IPC_M_HYPER not yet answered */
+	const char *container_id;	/* borrowed from argv */
+	uint32_t wait_timeout_ms;
+	struct timeval wait_timeout;	/* the same, for evtimers */
+	unsigned int n_congested;	/* sessions whose output is above the high mark */
+	uint64_t next_process_n;	/* for generated process ids "cc-proxy-N" */
+	bool unregistered;		/* IPC_M_UNREGISTER seen */
+	bool exiting;			/* helper_exit() called: callbacks stand down */
+	bool drain_on_exit;		/* flush shims before exiting */
+	int exit_status;
+	struct event *exit_ev;		/* deferred teardown, then the drain poll */
+	unsigned int exit_ticks;
+};
+
+/**
+ * helper_init() - build the helper's channels on @base: the master channel
+ * (fd 3, sends its hello), the agent's ctl (fd 4) and io (fd 5) and, when
+ * @console_fd >= 0, the console. Nothing is read from the VM until
+ * helper_start(). Called after the identity drop and before seccomp.
+ * Ownership: fds 3, 4, 5 and @console_fd are consumed in every case.
+ * Return: 0 or -errno (the caller exits; helper_deinit() is still safe).
+ */
+int helper_init(struct helper *h, struct event_base *base,
+		const char *container_id, uint32_t wait_timeout_ms,
+		int console_fd);
+
+/**
+ * helper_start() - once seccomp is on: start reading the VM (ctl, io,
+ * console) and the READY timer.
+ */
+void helper_start(struct helper *h);
+
+/** helper_deinit() - free everything helper_init() built. */
+void helper_deinit(struct helper *h);
+
+/**
+ * helper_exit() - leave the event loop with @status. The teardown is
+ * deferred to a fresh callback, so the caller may go on using its own
+ * objects until it returns; every callback checks h->exiting first.
+ * @drain: let shims receive what they are owed (bounded) before exiting.
+ * The first call wins.
+ */
+void helper_exit(struct helper *h, int status, bool drain);
+
+/**
+ * helper_vm_lost() - the VM's channels closed or failed: report
+ * IPC_H_VM_LOST with @reason, close the shims once flushed, exit.
+ */
+void helper_vm_lost(struct helper *h, const char *reason);
+
+/** helper_on_agent_ready() - the agent said READY: report IPC_H_READY. */
+void helper_on_agent_ready(struct helper *h);
+
+/**
+ * helper_send_answer() - IPC_H_HYPER_ANSWER for request @id: the agent's
+ * ACK payload (@error false) or an error text.
+ */
+void helper_send_answer(struct helper *h, uint32_t id, bool error,
+			const void *text, size_t len);
+
+/** helper_send_shim_gone() - IPC_H_SHIM_GONE for @io_base. */
+void helper_send_shim_gone(struct helper *h, uint64_t io_base, bool released);
+
+/**
+ * helper_congestion() - a session's output crossed a watermark: @delta is
+ * +1 (above the high mark) or -1 (back below the low one). The io channel
+ * is read only while no session is congested.
+ */
+void helper_congestion(struct helper *h, int delta);
+
+/**
+ * helper_log() - a record carrying this VM's container id and, when
+ * @io_base is non-zero, the session's CC_IO_BASE. Formatting is skipped
+ * when @verbosity is above the current level.
+ */
+void helper_log(int priority, int verbosity, uint64_t io_base,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/** helper_hexdump() - log_hexdump() with the same fields (level 2). */
+void helper_hexdump(uint64_t io_base, const char *what, const void *data,
+		    size_t len);

@@ -1,0 +1,561 @@
+/*
+ * shim.c - shim connections, served directly by the helper once the
+ * master has handed them over (IPC_M_SHIM; DESIGN.md "Helper internals").
+ *
+ * From the shim (client protocol v2 frames): stdin streams, Signal,
+ * DisconnectShim and log streams. Toward it: the ConnectShim response
+ * (the helper sends it), responses, stdout/stderr streams and the one
+ * ProcessExited notification (session.c queues those).
+ *
+ * Commands are served one at a time, in order: while a Signal waits for
+ * the process to start or for the agent's answer, the shim is not read
+ * and later frames stay buffered, so every command gets exactly one
+ * response, in order. The shim is not read either while its session's
+ * stdin queue is above HELPER_STDIN_HIGH (flow control toward the
+ * agent, whose stdin buffer is tiny).
+ *
+ * Malformed input costs this connection only: an untrusted header or an
+ * unexpected stream/notification closes it; an unknown command gets an
+ * error response and the connection goes on.
+ *
+ * Lifetime: an attached shim is reachable from its session (s->shim);
+ * one without a session (rejected, closing, dropped) is on h->orphans.
+ * Inside callbacks a shim is never freed synchronously: it is marked
+ * closing and freed from its own close event, so loops that handled it
+ * never touch freed memory.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef CC_PROXY_TEST_HOOKS
+#include <fcntl.h>
+#include <sys/syscall.h>
+#endif
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "agent.h"
+#include "cleanup.h"
+#include "frame.h"
+#include "helper.h"
+#include "hyper.h"
+#include "ipc.h"
+#include "log.h"
+#include "payload.h"
+#include "session.h"
+#include "shim.h"
+
+enum {
+	SHIM_PAUSE_COMMAND = 1 << 0,	/* a Signal waits for its answer */
+	SHIM_PAUSE_STDIN = 1 << 1,	/* the session's stdin queue is full */
+};
+
+struct shim {
+	TAILQ_ENTRY(shim) link;		/* in h->orphans while orphan */
+	struct helper *h;
+	struct session *s;		/* NULL once detached */
+	struct bufferevent *bev;
+	uint64_t io_base;		/* for logs, also once detached */
+	pid_t pid;			/* SO_PEERCRED, for logs */
+	unsigned int paused;		/* SHIM_PAUSE_* */
+	bool closing;			/* no more input; freed once flushed */
+	bool orphan;
+	struct event *close_ev;		/* frees the shim (now, or at the flush bound) */
+	struct event *stdin_timer;	/* stdin waits for the process to start */
+	/* The Signal being served. */
+	bool sig_active;
+	struct payload_signal sig;
+	struct event *sig_timer;	/* waiting for the process to start */
+	struct agent_cmd *sig_cmd;	/* at the agent */
+};
+
+struct evbuffer *shim_output(struct shim *sh)
+{
+	return bufferevent_get_output(sh->bev);
+}
+
+struct shim *shim_free(struct shim *sh)
+{
+	if (!sh)
+		return NULL;
+	if (sh->s)
+		session_detach_shim(sh->s);
+	if (sh->orphan)
+		TAILQ_REMOVE(&sh->h->orphans, sh, link);
+	if (sh->sig_cmd)
+		agent_cancel(sh->h->agent, sh->sig_cmd);
+	if (sh->close_ev)
+		event_free(sh->close_ev);
+	if (sh->stdin_timer)
+		event_free(sh->stdin_timer);
+	if (sh->sig_timer)
+		event_free(sh->sig_timer);
+	if (sh->bev)
+		bufferevent_free(sh->bev);
+	free(sh);
+	return NULL;
+}
+
+/* Leave the session (which keeps its state) and any command in progress. */
+static void shim_detach(struct shim *sh)
+{
+	struct session *s = sh->s;
+
+	if (sh->sig_cmd)
+		agent_cancel(sh->h->agent, sh->sig_cmd);
+	sh->sig_cmd = NULL;
+	sh->sig_active = false;
+	evtimer_del(sh->sig_timer);
+	evtimer_del(sh->stdin_timer);
+	if (s) {
+		sh->s = NULL;
+		session_detach_shim(s);
+	}
+	if (!sh->orphan) {
+		TAILQ_INSERT_TAIL(&sh->h->orphans, sh, link);
+		sh->orphan = true;
+	}
+}
+
+void shim_close(struct shim *sh)
+{
+	shim_detach(sh);
+	if (sh->closing)
+		return;
+	sh->closing = true;
+	bufferevent_disable(sh->bev, EV_READ);
+	if (evbuffer_get_length(shim_output(sh)) == 0) {
+		event_active(sh->close_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	/* Flush, bounded: the write callback fires once all is written. */
+	bufferevent_setwatermark(sh->bev, EV_WRITE, 0, 0);
+	evtimer_add(sh->close_ev, &sh->h->wait_timeout);
+}
+
+/*
+ * The connection is lost or must be reset: tell the master the token may
+ * be claimed again (the session keeps its state for the next shim).
+ */
+static void shim_drop(struct shim *sh, int verbosity, const char *reason)
+{
+	size_t unsent = evbuffer_get_length(shim_output(sh));
+
+	helper_log(verbosity ? LOG_INFO : LOG_WARNING, verbosity, sh->io_base,
+		   "shim (pid %d) %s%s", (int)sh->pid, reason,
+		   unsent ? "; its unsent output is lost" : "");
+	if (sh->s && !sh->h->exiting)
+		helper_send_shim_gone(sh->h, sh->io_base, false);
+	shim_detach(sh);
+	sh->closing = true;
+	bufferevent_disable(sh->bev, EV_READ | EV_WRITE);
+	event_active(sh->close_ev, EV_TIMEOUT, 0);
+}
+
+/* A response (no payload) or an error response {"msg": @msg}. */
+static void shim_respond(struct shim *sh, uint8_t opcode, const char *msg)
+{
+	int r = msg ? frame_encode_error(shim_output(sh), opcode, msg)
+		    : frame_encode_response(shim_output(sh), opcode, false, NULL);
+
+	if (r < 0) {
+		helper_log(LOG_ERR, 0, sh->io_base, "cannot queue a response: %s", strerror(-r));
+		helper_exit(sh->h, EXIT_FAILURE, false);
+	}
+}
+
+static void shim_pause(struct shim *sh, unsigned int why)
+{
+	sh->paused |= why;
+	bufferevent_disable(sh->bev, EV_READ);
+}
+
+static void shim_unpause(struct shim *sh, unsigned int why)
+{
+	if (!(sh->paused & why))
+		return;
+	sh->paused &= ~why;
+	if (sh->paused || sh->closing)
+		return;
+	bufferevent_enable(sh->bev, EV_READ);
+	/* Frames may be buffered already: decode them from a fresh callback. */
+	bufferevent_trigger(sh->bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* ---- Signal -------------------------------------------------------- */
+
+static void shim_signal_done(struct shim *sh, const char *error)
+{
+	shim_respond(sh, FRAME_CMD_SIGNAL, error);
+	sh->sig_active = false;
+	sh->sig_cmd = NULL;
+	evtimer_del(sh->sig_timer);
+	shim_unpause(sh, SHIM_PAUSE_COMMAND);
+}
+
+static void shim_on_signal_answer(void *ctx, bool error, const char *text, size_t len)
+{
+	struct shim *sh = ctx;
+
+	sh->sig_cmd = NULL;
+	if (error)
+		shim_signal_done(sh, len ? text : "the agent returned an error");
+	else
+		shim_signal_done(sh, NULL);
+}
+
+/* Send the Signal to the agent if the process runs; else wait or answer. */
+static void shim_signal_try(struct shim *sh)
+{
+	struct session *s = sh->s;
+	int signo = sh->sig.signal_number;
+	uint32_t code = HYPER_KILLCONTAINER;
+	char *payload;
+	int r;
+
+	if (!s->started) {
+		if (!s->req && (signo == SIGKILL || signo == SIGTERM)) {
+			/* Nothing runs and nothing is on its way: let the
+			 * shim exit, as the runtime expects. */
+			helper_log(LOG_INFO, 1, s->io_base,
+				   "signal %d for a process never started: ProcessExited(0)", signo);
+			shim_signal_done(sh, NULL);
+			session_exit_now(s, 0);
+			return;
+		}
+		if (!evtimer_pending(sh->sig_timer, NULL))
+			evtimer_add(sh->sig_timer, &sh->h->wait_timeout);
+		return;
+	}
+	evtimer_del(sh->sig_timer);
+	if (signo == SIGWINCH) {
+		code = HYPER_WINSIZE;
+		payload = payload_build_winsize(s->io_base, sh->sig.rows, sh->sig.columns);
+	} else if (s->is_exec || !s->container_id) {
+		shim_signal_done(sh, "only SIGWINCH can be sent to a process started by execcmd");
+		return;
+	} else {
+		payload = payload_build_killcontainer(s->container_id, signo);
+	}
+	if (!payload) {
+		shim_signal_done(sh, "out of memory");
+		return;
+	}
+	r = agent_submit(sh->h->agent, code, payload, strlen(payload),
+			 shim_on_signal_answer, sh, &sh->sig_cmd);
+	if (r < 0)
+		shim_signal_done(sh, r == -ENOBUFS ? "too many commands wait for the agent"
+				 : "cannot queue the signal");
+}
+
+static void shim_on_signal_timeout(evutil_socket_t fd, short what, void *ctx)
+{
+	struct shim *sh = ctx;
+
+	if (!sh->h->exiting && sh->sig_active && !sh->sig_cmd)
+		shim_signal_done(sh, "the process was not started in time");
+}
+
+static void shim_on_signal(struct shim *sh, const struct frame *f)
+{
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	r = payload_parse_signal(f->payload, f->payload_len, &sh->sig, &err);
+	if (r != 0) {
+		shim_respond(sh, FRAME_CMD_SIGNAL, err ? err : "invalid Signal");
+		return;
+	}
+	helper_log(LOG_INFO, 1, sh->io_base, "Signal %d from the shim", sh->sig.signal_number);
+	sh->sig_active = true;
+	shim_pause(sh, SHIM_PAUSE_COMMAND);
+	shim_signal_try(sh);
+}
+
+void shim_on_started(struct shim *sh)
+{
+	evtimer_del(sh->stdin_timer);
+	if (sh->sig_active && !sh->sig_cmd)
+		shim_signal_try(sh);
+}
+
+void shim_on_start_failed(struct shim *sh)
+{
+	if (sh->sig_active && !sh->sig_cmd)
+		shim_signal_try(sh);
+}
+
+/* ---- streams and commands ------------------------------------------- */
+
+static void shim_on_stdin(struct shim *sh, const struct frame *f)
+{
+	struct session *s = sh->s;
+
+	if (session_stdin(s, f->payload, f->payload_len) < 0) {
+		helper_log(LOG_ERR, 0, sh->io_base, "out of memory queueing stdin");
+		helper_exit(sh->h, EXIT_FAILURE, false);
+		return;
+	}
+	if (!s->started && !evtimer_pending(sh->stdin_timer, NULL))
+		evtimer_add(sh->stdin_timer, &sh->h->wait_timeout);
+	if (session_stdin_full(s))
+		shim_pause(sh, SHIM_PAUSE_STDIN);
+}
+
+void shim_on_stdin_drained(struct shim *sh)
+{
+	shim_unpause(sh, SHIM_PAUSE_STDIN);
+}
+
+static void shim_on_stdin_timeout(evutil_socket_t fd, short what, void *ctx)
+{
+	struct shim *sh = ctx;
+
+	if (!sh->h->exiting && sh->s && !sh->s->started)
+		shim_drop(sh, 0, "sent stdin but the process did not start in time: connection reset");
+}
+
+static void shim_on_log(struct shim *sh, const struct frame *f)
+{
+	struct payload_log l = { 0 };
+	_cleanup_free_ char *err = NULL;
+	char io_base[24];
+	int prio = LOG_INFO, verbosity = 1;
+
+	if (payload_parse_log(f->payload, f->payload_len, &l, &err) != 0) {
+		helper_log(LOG_WARNING, 0, sh->io_base, "invalid log stream from the shim: %s",
+			   err ? err : "out of memory");
+		return;
+	}
+#ifdef CC_PROXY_TEST_HOOKS
+	/* Test builds only: prove that seccomp kills the helper on a call
+	 * outside the allowlist. Never compiled into cc-proxy-vmhelper. */
+	if (!strcmp(l.msg, "cc-proxy-test: forbidden syscall"))
+		(void)syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY);
+#endif
+	if (!strcmp(l.level, "error"))
+		prio = LOG_ERR, verbosity = 0;
+	else if (!strcmp(l.level, "warn"))
+		prio = LOG_WARNING, verbosity = 0;
+	else if (!strcmp(l.level, "debug"))
+		prio = LOG_DEBUG, verbosity = 2;
+	snprintf(io_base, sizeof(io_base), "%llu", (unsigned long long)sh->io_base);
+	log_submit(prio, verbosity, NULL,
+		   LOG_FIELDS({ "CC_CONTAINER_ID", sh->h->container_id },
+			      { "CC_IO_BASE", io_base },
+			      { "CC_LOG_SOURCE", l.source },
+			      { "CC_LOG_CONTAINER_ID", l.container_id }),
+		   "%s: %s", l.source, l.msg);
+	payload_log_deinit(&l);
+}
+
+static void shim_on_disconnect(struct shim *sh)
+{
+	struct session *s = sh->s;
+
+	helper_log(LOG_INFO, 1, sh->io_base, "shim (pid %d) disconnected: token released",
+		   (int)sh->pid);
+	shim_respond(sh, FRAME_CMD_DISCONNECT_SHIM, NULL);
+	helper_send_shim_gone(sh->h, sh->io_base, true);
+	shim_close(sh);		/* flush the response, then close */
+	session_free(s);	/* the token is void */
+}
+
+static void shim_on_command(struct shim *sh, const struct frame *f)
+{
+	char msg[64];
+
+	switch (f->opcode) {
+	case FRAME_CMD_SIGNAL:
+		shim_on_signal(sh, f);
+		return;
+	case FRAME_CMD_DISCONNECT_SHIM:
+		shim_on_disconnect(sh);
+		return;
+	case FRAME_CMD_CONNECT_SHIM:
+		shim_respond(sh, f->opcode, "this connection is already a shim");
+		return;
+	case FRAME_CMD_REGISTER_VM:
+	case FRAME_CMD_UNREGISTER_VM:
+	case FRAME_CMD_ATTACH_VM:
+	case FRAME_CMD_HYPER:
+		snprintf(msg, sizeof(msg), "%s is not accepted on a shim connection",
+			 frame_opcode_name(f->type, f->opcode));
+		shim_respond(sh, f->opcode, msg);
+		return;
+	default:
+		snprintf(msg, sizeof(msg), "unknown command %u", f->opcode);
+		shim_respond(sh, f->opcode, msg);
+		return;
+	}
+}
+
+static void shim_on_frame(struct shim *sh, const struct frame *f)
+{
+	char why[80];
+
+	if (f->type == FRAME_TYPE_COMMAND) {
+		shim_on_command(sh, f);
+		return;
+	}
+	if (f->type == FRAME_TYPE_STREAM && f->opcode == FRAME_STREAM_STDIN) {
+		shim_on_stdin(sh, f);
+		return;
+	}
+	if (f->type == FRAME_TYPE_STREAM && f->opcode == FRAME_STREAM_LOG) {
+		shim_on_log(sh, f);
+		return;
+	}
+	/* stdout/stderr/ProcessExited/responses only flow toward a shim, and
+	 * unknown opcodes leave the framing in doubt: close. */
+	snprintf(why, sizeof(why), "sent an unexpected %s frame (opcode %u): closed",
+		 frame_type_name(f->type), f->opcode);
+	shim_drop(sh, 0, why);
+}
+
+/* Decode and serve frames until paused, closing or short of bytes. */
+static void shim_process(struct shim *sh)
+{
+	struct evbuffer *in = bufferevent_get_input(sh->bev);
+	struct frame f = FRAME_NULL;
+	const char *why = NULL;
+	char reason[128];
+	int r;
+
+	while (!sh->paused && !sh->closing && sh->s && !sh->h->exiting) {
+		r = frame_decode(in, FRAME_PAYLOAD_MAX, &f, &why);
+		if (r == FRAME_E_INCOMPLETE)
+			return;
+		if (r != 0) {
+			snprintf(reason, sizeof(reason), "sent an invalid frame (%s): closed",
+				 r == FRAME_E_INVALID && why ? why : strerror(-r));
+			shim_drop(sh, 0, reason);
+			return;
+		}
+		shim_on_frame(sh, &f);
+		frame_deinit(&f);
+	}
+}
+
+static void shim_on_read(struct bufferevent *bev, void *ctx)
+{
+	shim_process(ctx);
+}
+
+static void shim_on_write(struct bufferevent *bev, void *ctx)
+{
+	struct shim *sh = ctx;
+
+	if (sh->closing) {
+		if (evbuffer_get_length(shim_output(sh)) == 0)
+			event_active(sh->close_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	/* Below the low watermark: the session may stop being congested. */
+	if (sh->s)
+		session_flow_update(sh->s);
+}
+
+static void shim_on_event(struct bufferevent *bev, short what, void *ctx)
+{
+	struct shim *sh = ctx;
+
+	if (sh->closing) {
+		event_active(sh->close_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	if (sh->h->exiting)
+		return;
+	if (what & BEV_EVENT_EOF)
+		shim_drop(sh, 1, "closed the connection");
+	else
+		shim_drop(sh, 1, "connection failed");
+}
+
+static void shim_on_close(evutil_socket_t fd, short what, void *ctx)
+{
+	shim_free(ctx);
+}
+
+static struct shim *shim_new(struct helper *h, int fd, uint64_t io_base, pid_t pid)
+{
+	struct shim *sh = calloc(1, sizeof(*sh));
+
+	if (!sh) {
+		close(fd);
+		return NULL;
+	}
+	sh->h = h;
+	sh->io_base = io_base;
+	sh->pid = pid;
+	sh->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!sh->bev)
+		close(fd);
+	sh->close_ev = event_new(h->base, -1, 0, shim_on_close, sh);
+	sh->stdin_timer = evtimer_new(h->base, shim_on_stdin_timeout, sh);
+	sh->sig_timer = evtimer_new(h->base, shim_on_signal_timeout, sh);
+	if (!sh->bev || !sh->close_ev || !sh->stdin_timer || !sh->sig_timer)
+		return shim_free(sh);
+	bufferevent_setcb(sh->bev, shim_on_read, shim_on_write, shim_on_event, sh);
+	return sh;
+}
+
+void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
+		const uint8_t *leftover, size_t len)
+{
+	struct session *s = session_find(h, m->io_base);
+	struct shim *sh;
+
+	if (evutil_make_socket_nonblocking(fd) < 0 ||
+	    !(sh = shim_new(h, fd, m->io_base, m->pid))) {
+		if (fd >= 0)
+			close(fd);
+		helper_log(LOG_ERR, 0, m->io_base, "cannot serve the shim of pid %d", (int)m->pid);
+		/* It was never served: the token may be claimed again. */
+		if (s && !s->shim)
+			helper_send_shim_gone(h, m->io_base, false);
+		return;
+	}
+	if (!s || s->shim) {
+		/* The master's registry and ours disagree: refuse, and leave
+		 * the token to the shim that holds it, if any. */
+		helper_log(LOG_WARNING, 0, m->io_base, "shim of pid %d refused: %s", (int)m->pid,
+			   s ? "the token is held by another shim" : "unknown token");
+		shim_respond(sh, FRAME_CMD_CONNECT_SHIM,
+			     s ? "token already used by a connected shim" : "unknown token");
+		shim_close(sh);
+		bufferevent_enable(sh->bev, EV_WRITE);
+		return;
+	}
+	helper_log(LOG_INFO, 1, m->io_base, "shim of pid %d uid %u connected (token %s...)",
+		   (int)m->pid, m->uid, s->token_prefix);
+	shim_respond(sh, FRAME_CMD_CONNECT_SHIM, NULL);
+	sh->s = s;
+	bufferevent_setwatermark(sh->bev, EV_WRITE, HELPER_SHIM_OUT_LOW, 0);
+	session_attach_shim(s, sh);
+	/* What the shim sent right after ConnectShim comes first. libevent
+	 * freezes the end of an input buffer for its users; lift that for
+	 * this one append, as its own read path does. */
+	if (len) {
+		struct evbuffer *in = bufferevent_get_input(sh->bev);
+		int r;
+
+		evbuffer_unfreeze(in, 0);
+		r = evbuffer_add(in, leftover, len);
+		evbuffer_freeze(in, 0);
+		if (r < 0) {
+			shim_drop(sh, 0, "could not be taken over (out of memory)");
+			return;
+		}
+	}
+	bufferevent_enable(sh->bev, EV_READ | EV_WRITE);
+	if (len)
+		bufferevent_trigger(sh->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
