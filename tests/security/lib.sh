@@ -1,0 +1,84 @@
+# lib.sh - shared by the security/audit shell tests: a private directory,
+# the simulated VM, the proxy (socket-activated, so readiness is the
+# "Listening on" line of systemd-socket-activate, not a sleep), bounded
+# waits, and cleanup that leaves nothing behind.
+set -euo pipefail
+
+B=${CC_PROXY_BUILDDIR:?run through make check}
+S=${CC_PROXY_SRCDIR:?run through make check}
+T=$(mktemp -d /tmp/cc-proxy-test.XXXXXX)
+chmod 0755 "$T"
+PIDS=()
+PROXY_PID=
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "${KEEP_LOGS:-}" ] || [ "${TEST_FAILED:-0}" = 1 ]; then
+		for f in "$T"/*.log; do [ -f "$f" ] && { echo "----- $f"; tail -n 40 "$f"; }; done
+	fi
+	rm -rf "$T"
+}
+trap 'TEST_FAILED=$?; cleanup' EXIT
+
+# wait_until SECONDS CMD...: run CMD until it succeeds, at most SECONDS.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+}
+
+# start_vm NAME [simvm options...]: a simulated VM with sockets in $T.
+start_vm() {
+	local name=$1
+	shift
+	local fifo=$T/$name.ready
+	mkfifo "$fifo"
+	"$B/cc-proxy-simvm" --ctl "$T/$name.ctl" --io "$T/$name.io" \
+		--notify-fd 3 "$@" 3>"$fifo" 2>"$T/simvm-$name.log" &
+	PIDS+=($!)
+	local line=
+	read -r -t 10 line <"$fifo" || fail "simulated VM $name did not start"
+	[ "$line" = READY ] || fail "simulated VM $name said '$line'"
+	eval "VM_PID_$name=${PIDS[-1]}"
+}
+
+# start_proxy [cc-proxy options...]: socket-activated on $T/proxy.sock.
+start_proxy() {
+	local fifo=$T/proxy.ready
+	mkfifo "$fifo"
+	systemd-socket-activate -l "$T/proxy.sock" \
+		"$B/cc-proxy" --wait-timeout 5 "$@" 2>"$fifo" &
+	PROXY_PID=$!
+	PIDS+=($PROXY_PID)
+	# systemd-socket-activate says "Listening on ..." once bound; from
+	# then on connections queue until cc-proxy accepts them.
+	exec 4<"$fifo"
+	local line=
+	read -r -t 10 line <&4 || fail "systemd-socket-activate did not start"
+	case "$line" in *Listening*) ;; *) fail "unexpected: $line" ;; esac
+	cat <&4 >"$T/proxy.log" &
+	exec 4<&-
+}
+
+ctl() { "$B/cc-proxyctl" --socket "$T/proxy.sock" --timeout 10 "$@"; }
+
+register() { # register NAME [tokens]
+	ctl register "$1" --ctl "$T/$1.ctl" --io "$T/$1.io" --tokens "${2:-0}" >"$T/register-$1.out"
+}
+
+helper_pid() { # the pid of NAME's helper, by its argv
+	pgrep -f -- "cc-proxy-vmhelper[^ ]* .*--container-id $1( |\$)" | head -n 1
+}
+
+status_field() { # status_field PID Field
+	awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/status"
+}
