@@ -1,0 +1,483 @@
+/*
+ * helper.c - the master's side of each VM's helper (helper.h).
+ *
+ * The helper is trusted less than the master: it parses bytes a VM
+ * controls. ipc.c checks every message against its table (direction,
+ * sizes, no fd); here each type must also make sense for the VM's state
+ * (READY once, an answer only to a request in flight, SHIM_GONE only for
+ * a token of this VM). Anything else is a protocol violation: that helper
+ * is SIGKILLed and its VM freed when reaped - the master goes on serving
+ * every other VM (STYLE.md section 1, unlike OpenBSD's fatal()).
+ *
+ * Timer: while VM_STARTING it bounds the wait for READY (--wait-timeout);
+ * afterwards it bounds how long a helper that closed its channel or
+ * reported VM_LOST may take to exit (HELPER_EXIT_GRACE_MS), then SIGKILL.
+ *
+ * A VM is freed only by helper_reap(), after waitpid() said its helper is
+ * gone, so a pid is never signalled after it could have been reused.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "audit.h"
+#include "cleanup.h"
+#include "client.h"
+#include "command.h"
+#include "helper.h"
+#include "log.h"
+#include "master.h"
+#include "payload.h"
+#include "registry.h"
+#include "spawn.h"
+
+#define HELPER_FIELDS(vm) LOG_FIELDS({ "CC_CONTAINER_ID", (vm)->container_id })
+
+static void helper_kill(struct vm *vm, const char *why)
+{
+	if (vm->pid <= 0 || vm->killed)
+		return;
+	log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
+		   "killing the helper of VM %s (pid %lld): %s", vm->container_id,
+		   (long long)vm->pid, why);
+	/* Our child, not yet reaped: the pid cannot have been reused. */
+	if (kill(vm->pid, SIGKILL) < 0)
+		log_error("kill(%lld, SIGKILL): %s", (long long)vm->pid, strerror(errno));
+	vm->killed = true;
+}
+
+static void helper_arm_grace(struct vm *vm)
+{
+	const struct timeval grace = { HELPER_EXIT_GRACE_MS / 1000,
+				       (HELPER_EXIT_GRACE_MS % 1000) * 1000 };
+
+	if (vm->pid > 0 && !vm->killed)
+		evtimer_add(vm->timer, &grace);	/* replaces any READY timeout */
+}
+
+/*
+ * The VM is over (start failed, VM lost, helper misbehaved): its id is
+ * free again, a pending RegisterVM fails with @reason, and the helper is
+ * killed (@kill_it) or given the grace period to exit by itself.
+ */
+static void helper_end(struct vm *vm, const char *reason, bool kill_it)
+{
+	struct client *reg = vm->registrar;
+	char msg[512];
+
+	registry_leave_namespace(vm, reason);
+	if (reg) {
+		vm->registrar = NULL;
+		snprintf(msg, sizeof(msg), "cannot register VM %s: %s", vm->container_id,
+			 reason);
+		client_finish_error(reg, msg);
+	}
+	if (kill_it)
+		helper_kill(vm, reason);
+	else
+		helper_arm_grace(vm);
+}
+
+/* Something a correct helper never sends: kill it, keep serving others. */
+static void helper_violation(struct vm *vm, const char *why)
+{
+	char reason[256];
+
+	snprintf(reason, sizeof(reason), "protocol violation by its helper: %s", why);
+	log_submit(LOG_ERR, 0, NULL, HELPER_FIELDS(vm), "VM %s: %s", vm->container_id,
+		   reason);
+	vm->ch = ipc_channel_free(vm->ch);	/* safe inside its callbacks */
+	helper_end(vm, reason, true);
+}
+
+/* ---- messages from the helper ----------------------------------------- */
+
+static void helper_on_ready(struct vm *vm, const struct ipc_view *v)
+{
+	struct client *reg = vm->registrar;
+
+	if (vm->ready_seen) {
+		helper_violation(vm, "a second READY");
+		return;
+	}
+	vm->ready_seen = true;
+	if (vm->state != VM_STARTING)
+		return;		/* ending already: nobody waits for it */
+	evtimer_del(vm->timer);
+	vm->state = VM_RUNNING;
+	log_submit(LOG_INFO, 1, NULL, HELPER_FIELDS(vm), "VM %s: the agent is ready",
+		   vm->container_id);
+	/* helper_registrar_gone() ended the VM if the registrar left, so
+	 * there is one here; check all the same. */
+	vm->registrar = NULL;
+	if (!reg) {
+		helper_end(vm, "nobody waits for it", true);
+		return;
+	}
+	if (command_answer_tokens(reg, vm, vm->reg_streams, FRAME_CMD_REGISTER_VM, true) < 0) {
+		/* Answered with an error already: nothing stays registered. */
+		helper_end(vm, "cannot allocate its tokens", true);
+		return;
+	}
+	client_attach(reg, vm);
+	audit_vm_registered(vm->container_id, vm->pid, reg->pid);
+}
+
+static void helper_on_answer(struct vm *vm, const struct ipc_view *v)
+{
+	const struct ipc_hyper_answer *a = v->fixed;
+	struct vm_request *req;
+	char *text;
+
+	TAILQ_FOREACH(req, &vm->requests, entry)
+		if (req->id == v->id)
+			break;
+	if (!req || a->error > 1) {
+		helper_violation(vm, req ? "invalid answer flag" : "answer to no request");
+		return;
+	}
+	TAILQ_REMOVE(&vm->requests, req, entry);
+	if (req->client && a->error) {
+		text = v->var_len ? strndup((const char *)v->var, v->var_len) : NULL;
+		client_finish_error(req->client, text && *text ? text : "the agent returned an error");
+		free(text);
+	} else if (req->client) {
+		/* The agent's ACK payload, byte for byte (maybe empty). */
+		client_finish(req->client, false, v->var, v->var_len);
+	}
+	free(req);
+}
+
+static void helper_on_shim_gone(struct vm *vm, const struct ipc_view *v)
+{
+	const struct ipc_shim_gone *g = v->fixed;
+	struct vm_token *t = registry_token_by_io_base(vm, g->io_base);
+
+	if (!t || !t->claimed || g->released > 1) {
+		helper_violation(vm, !t ? "SHIM_GONE for an unknown ioBase" :
+				 !t->claimed ? "SHIM_GONE for a token without a shim" :
+				 "invalid released flag");
+		return;
+	}
+	audit_shim_lost(vm->container_id, t->prefix, g->released);
+	if (g->released)
+		registry_token_free(t);		/* DisconnectShim: the token is void */
+	else
+		t->claimed = false;		/* a restarted shim may reconnect */
+}
+
+static void helper_on_vm_lost(struct vm *vm, const struct ipc_view *v)
+{
+	char reason[256];
+
+	if (vm->lost)
+		return;		/* the helper says it once; a repeat is harmless */
+	vm->lost = true;
+	snprintf(reason, sizeof(reason), "VM lost: %.*s", (int)v->var_len,
+		 v->var_len ? (const char *)v->var : "no reason given");
+	log_submit(vm->in_namespace ? LOG_WARNING : LOG_INFO, 0, NULL, HELPER_FIELDS(vm),
+		   "VM %s: %s", vm->container_id, reason);
+	/* Before READY the VM was never reachable: the registration fails
+	 * and the helper goes now. After, it exits by itself. */
+	helper_end(vm, reason, vm->state == VM_STARTING);
+}
+
+/* Helper -> master types; ipc.c has checked direction, sizes and fds. */
+static const struct {
+	uint32_t type;
+	void (*fn)(struct vm *vm, const struct ipc_view *v);
+} helper_handlers[] = {
+	{ IPC_H_READY, helper_on_ready },
+	{ IPC_H_HYPER_ANSWER, helper_on_answer },
+	{ IPC_H_SHIM_GONE, helper_on_shim_gone },
+	{ IPC_H_VM_LOST, helper_on_vm_lost },
+};
+
+static void helper_on_message(struct ipc_channel *ch, const struct ipc_view *v, void *ctx)
+{
+	struct vm *vm = ctx;
+
+	if (v->fd >= 0)
+		close(v->fd);	/* the table forbids it; never keep one */
+	for (size_t i = 0; i < sizeof(helper_handlers) / sizeof(helper_handlers[0]); i++)
+		if (helper_handlers[i].type == v->type) {
+			helper_handlers[i].fn(vm, v);
+			return;
+		}
+	helper_violation(vm, ipc_type_name(v->type));
+}
+
+static void helper_on_close(struct ipc_channel *ch, int err, const char *why, void *ctx)
+{
+	struct vm *vm = ctx;
+
+	if (err != 0) {
+		/* A malformed message or a broken socket: the helper cannot
+		 * be trusted to be in sync with us any more. */
+		helper_violation(vm, why ? why : strerror(-err));
+		return;
+	}
+	vm->ch = ipc_channel_free(ch);
+	log_submit(LOG_INFO, 1, NULL, HELPER_FIELDS(vm),
+		   "VM %s: the helper closed its channel", vm->container_id);
+	/* Starting: it is exiting, and its status will tell the registrar
+	 * why; the READY timeout still bounds the wait. */
+	if (vm->state != VM_STARTING)
+		helper_end(vm, "its helper closed its channel", false);
+}
+
+static void helper_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	char reason[128];
+
+	if (vm->state == VM_STARTING && vm->ch) {
+		snprintf(reason, sizeof(reason), "no READY from the agent within %.3g s",
+			 vm->m->cfg.wait_timeout_ms / 1000.0);
+		helper_end(vm, reason, true);
+		return;
+	}
+	if (vm->state == VM_STARTING) {
+		helper_end(vm, "its helper closed its channel and did not exit", true);
+		return;
+	}
+	helper_kill(vm, "it did not exit after its channel closed");
+}
+
+/* ---- requests from the master ----------------------------------------- */
+
+int helper_start(struct vm *vm, const struct payload_register_vm *p,
+		 char *err, size_t len)
+{
+	struct master *m = vm->m;
+	struct spawn_fds fds;
+	int sv[2] = { -1, -1 };
+	pid_t pid;
+	int r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fds.fd); i++)
+		fds.fd[i] = -1;
+	r = spawn_connect(p->ctl_serial, &fds.fd[IPC_FD_CTL]);
+	if (r < 0) {
+		snprintf(err, len, "cannot connect to ctlSerial %s: %s", p->ctl_serial, strerror(-r));
+		goto fail;
+	}
+	r = spawn_connect(p->io_serial, &fds.fd[IPC_FD_IO]);
+	if (r < 0) {
+		snprintf(err, len, "cannot connect to ioSerial %s: %s", p->io_serial, strerror(-r));
+		goto fail;
+	}
+	/* The console is read only to be logged at level 3; without it the
+	 * VM works all the same. */
+	if (p->console && m->cfg.log_level >= 3) {
+		r = spawn_connect(p->console, &fds.fd[IPC_FD_CONSOLE]);
+		if (r < 0)
+			log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
+				   "cannot connect to the console %s: %s", p->console, strerror(-r));
+	}
+	if (m->cfg.log_journal) {
+		r = spawn_journal_socket(&fds.fd[IPC_FD_JOURNAL]);
+		if (r < 0)
+			log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
+				   "cannot connect to journald: the helper logs to stderr: %s",
+				   strerror(-r));
+	}
+	r = ipc_socketpair(sv);
+	if (r < 0) {
+		snprintf(err, len, "cannot create the helper's channel: %s", strerror(-r));
+		goto fail;
+	}
+	fds.fd[IPC_FD_CHANNEL] = sv[1];
+	vm->timer = evtimer_new(m->base, helper_on_timer, vm);
+	if (!vm->timer) {
+		r = -ENOMEM;
+		snprintf(err, len, "out of memory");
+		goto fail;
+	}
+	r = spawn_helper(&m->cfg, vm->container_id, &fds, &pid);
+	if (r < 0) {
+		snprintf(err, len, "cannot start the helper %s: %s", m->cfg.helper_path,
+			 strerror(-r));
+		goto fail;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(fds.fd); i++)
+		if (fds.fd[i] >= 0)
+			close(fds.fd[i]);	/* the child has them now */
+	vm->pid = pid;
+	vm->helper_uid = m->cfg.helper_uid;
+	audit_helper_started(vm->container_id, pid, vm->helper_uid);
+
+	/* From here on the VM lives until the reaper frees it. */
+	r = ipc_channel_new(&vm->ch, m->base, sv[0], IPC_DIR_TO_MASTER,
+			    helper_on_message, helper_on_close, vm);	/* consumes sv[0] */
+	if (r < 0) {
+		snprintf(err, len, "cannot set up the helper's channel: %s", strerror(-r));
+		helper_end(vm, err, true);
+		return r;
+	}
+	evtimer_add(vm->timer, &m->cfg.wait_timeout);
+	return 0;
+fail:
+	for (size_t i = 0; i < ARRAY_SIZE(fds.fd); i++)
+		if (fds.fd[i] >= 0)
+			close(fds.fd[i]);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (vm->timer)
+		event_free(vm->timer);
+	registry_vm_free(vm);
+	return r;
+}
+
+int helper_send_hyper(struct vm *vm, struct client *c, uint32_t code,
+		      uint64_t io_base, const char *data, size_t len,
+		      struct vm_request **out)
+{
+	struct ipc_hyper h = { .io_base = io_base, .code = code, .data_len = (uint32_t)len };
+	struct vm_request *req;
+	int r;
+
+	if (!vm->ch)
+		return -EPIPE;
+	if (len > HELPER_HYPER_DATA_MAX)
+		return -EMSGSIZE;
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	if (++vm->next_req_id == 0)	/* 0 is "no request" in logs: skip it */
+		vm->next_req_id = 1;
+	req->id = vm->next_req_id;
+	req->client = c;
+	r = ipc_channel_send(vm->ch, IPC_M_HYPER, req->id, &h, sizeof(h), data, len, -1);
+	if (r < 0) {
+		free(req);
+		return r;
+	}
+	TAILQ_INSERT_TAIL(&vm->requests, req, entry);
+	*out = req;
+	return 0;
+}
+
+bool helper_queue_room(struct vm *vm, size_t n)
+{
+	return vm->ch && ipc_channel_queued(vm->ch) + n <= IPC_QUEUE_MAX;
+}
+
+int helper_send_token(struct vm_token *t)
+{
+	struct ipc_token msg = { .io_base = t->io_base, .token_len = TOKEN_STR_LEN };
+
+	if (!t->vm->ch)
+		return -EPIPE;
+	return ipc_channel_send(t->vm->ch, IPC_M_ADD_TOKEN, 0, &msg, sizeof(msg),
+				t->token, TOKEN_STR_LEN, -1);
+}
+
+int helper_send_shim(struct vm_token *t, int fd, const void *leftover,
+		     size_t len, pid_t pid, uid_t uid, gid_t gid)
+{
+	struct ipc_shim s = { .io_base = t->io_base, .leftover_len = (uint32_t)len,
+			      .pid = pid, .uid = uid, .gid = gid };
+	int r;
+
+	if (!t->vm->ch) {
+		close(fd);
+		return -EPIPE;
+	}
+	r = ipc_channel_send(t->vm->ch, IPC_M_SHIM, 0, &s, sizeof(s), leftover, len, fd);
+	if (r == 0)
+		audit_shim_connected(t->vm->container_id, t->prefix, pid, uid, gid);
+	return r;
+}
+
+void helper_unregister(struct vm *vm, pid_t client_pid)
+{
+	struct ipc_empty e = { 0 };
+	int r;
+
+	audit_vm_unregistered(vm->container_id, vm->pid, client_pid);
+	registry_leave_namespace(vm, "unregistered");
+	if (!vm->ch)
+		return;
+	r = ipc_channel_send(vm->ch, IPC_M_UNREGISTER, 0, &e, sizeof(e), NULL, 0, -1);
+	if (r < 0)
+		log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
+			   "cannot tell the helper of VM %s it is unregistered: %s",
+			   vm->container_id, strerror(-r));
+}
+
+void helper_registrar_gone(struct vm *vm)
+{
+	vm->registrar = NULL;	/* being freed: no answer to send */
+	helper_end(vm, "the registering client left", true);
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+static void helper_on_exit(struct vm *vm, int status)
+{
+	char what[128], msg[512];
+
+	audit_helper_stopped(vm->container_id, vm->pid, status, what, sizeof(what));
+	vm->pid = 0;
+	if (vm->end_reason)
+		snprintf(msg, sizeof(msg), "VM %s helper exited: %s (%s)", vm->container_id,
+			 what, vm->end_reason);
+	else
+		snprintf(msg, sizeof(msg), "VM %s helper exited: %s", vm->container_id, what);
+	registry_leave_namespace(vm, what);
+	/* Every waiting client gets its error, every attached one lets go. */
+	vm->registrar = NULL;
+	client_vm_gone(vm->m, vm, msg);
+	vm->ch = ipc_channel_free(vm->ch);
+	if (vm->timer)
+		event_free(vm->timer);
+	vm->timer = NULL;
+	registry_vm_free(vm);
+}
+
+void helper_reap(struct master *m)
+{
+	struct vm *vm;
+	int status;
+	pid_t pid;
+
+	/* One SIGCHLD may stand for several children. */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		vm = registry_find_pid(m, pid);
+		if (vm)
+			helper_on_exit(vm, status);
+		else
+			log_debug("reaped unknown child %lld", (long long)pid);
+	}
+	master_stop_check(m);
+}
+
+void helper_shutdown_all(struct master *m)
+{
+	struct ipc_empty e = { 0 };
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		if (vm->ch && ipc_channel_send(vm->ch, IPC_M_SHUTDOWN, 0, &e, sizeof(e),
+					       NULL, 0, -1) < 0)
+			helper_kill(vm, "cannot send it the shutdown");
+}
+
+void helper_kill_all(struct master *m)
+{
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		helper_kill(vm, "the proxy is stopping");
+}

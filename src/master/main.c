@@ -1,0 +1,369 @@
+/*
+ * main.c - cc-proxy, the master: options, start-up, the event loop, and a
+ * clean stop (STYLE.md section 6: main() parses, run() returns the exit
+ * status).
+ *
+ *   cc-proxy [-v N] [--socket-path PATH] [--helper PATH]
+ *            [--helper-user USER] [--wait-timeout SECONDS]
+ *            [--log-target auto|stderr|journal] [--empty-dir DIR]
+ *            [-h|--help] [--version]
+ *
+ * Start-up order: logging; fds 0-2 made safe; SIGPIPE ignored; what
+ * helpers are started with (spawn_prepare); rlimits and capabilities
+ * (only what helpers need, plus CAP_KILL); the event loop and its signal
+ * events; the listening socket; then READY=1 to systemd. Any failure up
+ * to there exits with status 1 and a clear message. Once serving, nothing
+ * a peer or a helper does ends the process.
+ *
+ * Stop (SIGTERM, SIGINT): STOPPING=1, the listening socket goes (and its
+ * file, if we created it), clients are closed, every helper is told
+ * IPC_M_SHUTDOWN; the loop ends once all are reaped, or after
+ * MASTER_STOP_GRACE_MS plus a SIGKILL round.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "caps.h"
+#include "client.h"
+#include "helper.h"
+#include "listener.h"
+#include "log.h"
+#include "master.h"
+#include "registry.h"
+#include "spawn.h"
+
+#define MASTER_IDENT		"cc-proxy"
+#define MASTER_WAIT_DEFAULT	30.0
+#define MASTER_WAIT_MAX		86400.0	/* a day: anything longer is a typo */
+
+struct options {
+	const char *level_arg;		/* -v, or NULL */
+	const char *socket_path;	/* NULL: the configured default */
+	const char *helper;
+	const char *helper_user;
+	const char *empty_dir;
+	double wait_timeout;
+	enum log_target target;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " MASTER_IDENT " [OPTION]...\n"
+		"The Clear Containers proxy: serves the runtime and the shims on one socket and\n"
+		"runs one confined helper (cc-proxy-vmhelper) per VM.\n"
+		"\n"
+		"  -v N                    log level 0..3 (default $" LOG_LEVEL_ENV ", else 0):\n"
+		"                          1 interface events, 2 I/O dumps, 3 VM consoles\n"
+		"      --socket-path PATH  listen on PATH unless socket-activated\n"
+		"                          (default " CC_PROXY_SOCKET_PATH ")\n"
+		"      --helper PATH       the helper binary (default: cc-proxy-vmhelper beside\n"
+		"                          this binary, else " CC_PROXY_LIBEXECDIR "/cc-proxy-vmhelper)\n"
+		"      --helper-user USER  user the helpers run as when started by root\n"
+		"                          (default " CC_PROXY_HELPER_USER " if it exists, else nobody)\n"
+		"      --wait-timeout S    seconds to wait for a VM's agent and for shims\n"
+		"                          (default 30, fractions allowed)\n"
+		"      --log-target T      auto, stderr or journal (default auto)\n"
+		"      --empty-dir DIR     the helpers' empty root when started by root\n"
+		"                          (default /run/cc-proxy/empty)\n"
+		"  -h, --help              show this help and exit\n"
+		"      --version           show the version and exit\n");
+}
+
+/* A number of seconds in (0, MASTER_WAIT_MAX]. */
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > MASTER_WAIT_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum { OPT_VERSION = 256, OPT_SOCKET, OPT_HELPER, OPT_USER, OPT_WAIT,
+	       OPT_TARGET, OPT_EMPTY };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "socket-path", required_argument, NULL, OPT_SOCKET },
+		{ "helper", required_argument, NULL, OPT_HELPER },
+		{ "helper-user", required_argument, NULL, OPT_USER },
+		{ "wait-timeout", required_argument, NULL, OPT_WAIT },
+		{ "log-target", required_argument, NULL, OPT_TARGET },
+		{ "empty-dir", required_argument, NULL, OPT_EMPTY },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "v:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			o->level_arg = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		case OPT_VERSION:
+			printf(MASTER_IDENT " " PACKAGE_VERSION "\n");
+			exit(EXIT_SUCCESS);
+		case OPT_SOCKET:
+			if (!*optarg) {
+				log_error("--socket-path must not be empty");
+				return -EINVAL;
+			}
+			o->socket_path = optarg;
+			break;
+		case OPT_HELPER:
+			o->helper = optarg;
+			break;
+		case OPT_USER:
+			o->helper_user = optarg;
+			break;
+		case OPT_WAIT:
+			if (parse_seconds(optarg, &o->wait_timeout) < 0) {
+				log_error("invalid --wait-timeout '%s': a number of seconds, "
+					  "more than 0 and at most %.0f", optarg, MASTER_WAIT_MAX);
+				return -EINVAL;
+			}
+			break;
+		case OPT_TARGET:
+			if (log_target_parse(optarg, &o->target) < 0) {
+				log_error("invalid --log-target '%s': auto, stderr or journal",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_EMPTY:
+			o->empty_dir = optarg;
+			break;
+		default:
+			fprintf(stderr, "Try '" MASTER_IDENT " --help' for more information.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* fds 0-2 must be open: whatever we open next must not become "stderr". */
+static int ensure_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+
+		if (n < 0)
+			return -errno;
+		if (n != fd) {	/* cannot happen: the lowest free fd is fd */
+			close(n);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+void master_stop_check(struct master *m)
+{
+	if (m->stopping && TAILQ_EMPTY(&m->vms))
+		event_base_loopbreak(m->base);
+}
+
+static void master_on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	helper_reap(arg);
+}
+
+static void master_on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	const struct timeval second = { 1, 0 };
+	struct master *m = arg;
+
+	if (m->stop_ticks++ == 0) {
+		helper_kill_all(m);
+		evtimer_add(m->stop_timer, &second);
+		return;
+	}
+	log_warn("stopping without waiting any longer for the helpers");
+	event_base_loopbreak(m->base);
+}
+
+static void master_on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	const struct timeval grace = { MASTER_STOP_GRACE_MS / 1000,
+				       (MASTER_STOP_GRACE_MS % 1000) * 1000 };
+	struct master *m = arg;
+
+	if (m->stopping)
+		return;
+	m->stopping = true;
+	sd_notify(0, "STOPPING=1");
+	log_submit(LOG_NOTICE, 0, NULL, NULL, "stopping on %s", strsignal((int)sig));
+	m->listener = listener_free(m->listener);
+	client_free_all(m);
+	helper_shutdown_all(m);
+	evtimer_add(m->stop_timer, &grace);
+	master_stop_check(m);
+}
+
+static int master_events(struct master *m)
+{
+	m->sig_chld = evsignal_new(m->base, SIGCHLD, master_on_sigchld, m);
+	m->sig_term = evsignal_new(m->base, SIGTERM, master_on_stop, m);
+	m->sig_int = evsignal_new(m->base, SIGINT, master_on_stop, m);
+	m->stop_timer = evtimer_new(m->base, master_on_stop_timer, m);
+	if (!m->sig_chld || !m->sig_term || !m->sig_int || !m->stop_timer ||
+	    evsignal_add(m->sig_chld, NULL) < 0 || evsignal_add(m->sig_term, NULL) < 0 ||
+	    evsignal_add(m->sig_int, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void master_cleanup(struct master *m)
+{
+	struct vm *vm;
+
+	m->listener = listener_free(m->listener);
+	client_free_all(m);
+	/* Helpers that would not go: killed, and reaped if they are gone
+	 * already; the kernel reparents the rest. */
+	helper_kill_all(m);
+	helper_reap(m);
+	while ((vm = TAILQ_FIRST(&m->vms))) {
+		vm->ch = ipc_channel_free(vm->ch);
+		if (vm->timer)
+			event_free(vm->timer);
+		registry_vm_free(vm);
+	}
+	if (m->sig_chld)
+		event_free(m->sig_chld);
+	if (m->sig_term)
+		event_free(m->sig_term);
+	if (m->sig_int)
+		event_free(m->sig_int);
+	if (m->stop_timer)
+		event_free(m->stop_timer);
+	if (m->base)
+		event_base_free(m->base);
+	free(m->cfg.socket_path);
+	free(m->cfg.url);
+	free(m->cfg.helper_path);
+	free(m->cfg.helper_user);
+	free(m->cfg.empty_dir);
+}
+
+static int run(const struct options *o, int level)
+{
+	struct master m = { 0 };
+	double ms = o->wait_timeout * 1000.0;	/* <= 8.64e7: fits in u32 */
+	int r;
+
+	TAILQ_INIT(&m.clients);
+	TAILQ_INIT(&m.vms);
+	m.cfg.log_level = level;
+	m.cfg.log_journal = log_uses_journal();
+	m.cfg.wait_timeout_ms = (uint32_t)ms;
+	if ((double)m.cfg.wait_timeout_ms < ms || m.cfg.wait_timeout_ms == 0)
+		m.cfg.wait_timeout_ms++;	/* round up: never wait less than asked */
+	m.cfg.wait_timeout.tv_sec = m.cfg.wait_timeout_ms / 1000;
+	m.cfg.wait_timeout.tv_usec = (m.cfg.wait_timeout_ms % 1000) * 1000;
+
+	r = spawn_prepare(&m.cfg, o->helper, o->helper_user, o->empty_dir);
+	if (r < 0)
+		goto out;
+	caps_limits();
+	r = caps_drop();
+	if (r < 0)
+		goto out;
+	m.base = event_base_new();
+	if (!m.base) {
+		log_error("cannot create the event loop");
+		r = -ENOMEM;
+		goto out;
+	}
+	r = master_events(&m);
+	if (r < 0) {
+		log_error("cannot set up signal handling");
+		goto out;
+	}
+	r = listener_open(&m, o->socket_path ? o->socket_path : CC_PROXY_SOCKET_PATH,
+			  &m.listener);
+	if (r < 0)
+		goto out;
+	if (o->socket_path && strcmp(o->socket_path, m.cfg.socket_path))
+		log_submit(LOG_NOTICE, 0, NULL, NULL,
+			   "socket-activated on %s: --socket-path %s is not used",
+			   m.cfg.socket_path, o->socket_path);
+
+	log_submit(LOG_NOTICE, 0, NULL,
+		   LOG_FIELDS({ "CC_SOCKET_PATH", m.cfg.socket_path },
+			      { "CC_HELPER", m.cfg.helper_path }),
+		   "listening on %s (helper %s%s%s, log level %d)", m.cfg.socket_path,
+		   m.cfg.helper_path, m.cfg.as_root ? ", as " : "",
+		   m.cfg.as_root ? m.cfg.helper_user : "", level);
+	sd_notifyf(0, "READY=1\nSTATUS=Listening on %s", m.cfg.socket_path);
+	if (event_base_dispatch(m.base) < 0) {
+		log_error("the event loop failed");
+		r = -EIO;
+	}
+	log_submit(LOG_NOTICE, 0, NULL, NULL, "stopped");
+out:
+	master_cleanup(&m);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .wait_timeout = MASTER_WAIT_DEFAULT, .target = LOG_TARGET_AUTO };
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	int level = 0;
+
+	log_init(MASTER_IDENT, 0, LOG_TARGET_STDERR, -1);
+	if (ensure_std_fds() < 0)
+		return EXIT_FAILURE;
+	if (parse_options(argc, argv, &o) < 0)
+		return EXIT_FAILURE;
+	if (log_level_resolve(o.level_arg, &level) < 0) {
+		if (o.level_arg)
+			log_error("invalid -v '%s': a log level 0..%d", o.level_arg, LOG_LEVEL_MAX);
+		else
+			log_error("invalid $" LOG_LEVEL_ENV " '%s': a log level 0..%d",
+				  getenv(LOG_LEVEL_ENV), LOG_LEVEL_MAX);
+		return EXIT_FAILURE;
+	}
+	log_init(MASTER_IDENT, level, o.target, -1);
+	/* The one raw signal setting (STYLE.md section 4): a client that
+	 * hangs up must not kill the proxy; writes also use MSG_NOSIGNAL. */
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, NULL) < 0) {
+		log_error("cannot ignore SIGPIPE: %s", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	return run(&o, level);
+}

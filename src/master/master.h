@@ -1,0 +1,78 @@
+/*
+ * master.h - the state of the cc-proxy master process: its resolved
+ * configuration and the one struct master that every module hangs off.
+ *
+ * Modules (each with its own header, symbols prefixed by the file name):
+ *   main.c      options, run()
+ *   listener.c  the listening socket (socket activation or our own)
+ *   client.c    client connections: framing, one command at a time
+ *   command.c   the client commands (RegisterVM, Hyper, ConnectShim, ...)
+ *   registry.c  VMs by container id, tokens -> VM + ioBase
+ *   helper.c    one helper per VM: its channel, requests, reaping
+ *   spawn.c     connecting a VM's sockets and fork + exec of a helper
+ *   caps.c      capabilities and rlimits of the master
+ *   audit.c     the lifecycle journal records (msgid.h)
+ * Single-threaded: every callback runs from the one event loop.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "log.h"
+
+struct event;
+struct event_base;
+struct listener;
+struct client;
+struct vm;
+
+/* Most client connections at once; more are accepted and closed. */
+#define MASTER_MAX_CLIENTS	4096u
+/* How long a stopping master waits for its helpers before SIGKILL. */
+#define MASTER_STOP_GRACE_MS	5000u
+
+TAILQ_HEAD(client_list, client);
+TAILQ_HEAD(vm_list, vm);
+
+/* Everything the options decided, resolved once at start-up. */
+struct master_config {
+	char *socket_path;	/* absolute; the listening socket's path */
+	char *url;		/* "unix://" + socket_path, for RegisterVM answers */
+	char *helper_path;	/* the cc-proxy-vmhelper binary */
+	bool as_root;		/* euid 0: helpers get --uid/--gid/--chroot */
+	char *helper_user;	/* name, for logs */
+	uid_t helper_uid;
+	gid_t helper_gid;
+	char *empty_dir;	/* --chroot for helpers (root only) */
+	uint32_t wait_timeout_ms;	/* --wait-timeout, in ms (>= 1) */
+	struct timeval wait_timeout;	/* the same, for evtimers */
+	int log_level;
+	bool log_journal;	/* records go to the journal (helpers too) */
+};
+
+struct master {
+	struct event_base *base;
+	struct master_config cfg;
+	struct listener *listener;
+	struct client_list clients;
+	size_t n_clients;
+	uint64_t next_client_id;	/* for logs: "client 7" */
+	struct vm_list vms;		/* every VM with a live helper */
+	struct event *sig_chld;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *stop_timer;
+	bool stopping;			/* SIGTERM/SIGINT seen */
+	unsigned int stop_ticks;
+};
+
+/**
+ * master_stop_check() - while stopping: leave the loop once every helper
+ * has been reaped. Called by the reaper after each VM is freed.
+ */
+void master_stop_check(struct master *m);

@@ -1,0 +1,127 @@
+/*
+ * registry.h - the master's VMs and I/O tokens.
+ *
+ * A struct vm exists from RegisterVM until its helper is reaped; it is in
+ * m->vms for all that time. Only while `in_namespace` does its container
+ * id name it (registry_find()): UnregisterVM, VM_LOST and a failed start
+ * take it out at once, so the id can be registered again while the old
+ * helper drains. Each token belongs to one VM and owns ioBase and
+ * ioBase + 1 of it; it dies with the VM, or when its shim released it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "token.h"
+
+struct master;
+struct client;
+struct event;
+struct ipc_channel;
+
+/* The most tokens one VM may hold: bounds the registry's memory. */
+#define REGISTRY_VM_TOKENS_MAX	16384u
+/* ioBase of the first token; 1 and 2 are the null session's. */
+#define REGISTRY_IO_BASE_FIRST	3u
+
+enum vm_state {
+	VM_STARTING,	/* helper spawned, waiting for IPC_H_READY */
+	VM_RUNNING,	/* READY seen, RegisterVM answered */
+	VM_ENDING,	/* start failed, VM lost, or unregistered: draining */
+};
+
+struct vm_token {
+	TAILQ_ENTRY(vm_token) entry;
+	struct vm *vm;
+	uint64_t io_base;
+	bool claimed;		/* a shim holds it (handed over or being handed) */
+	char token[TOKEN_STR_LEN + 1];
+	char prefix[TOKEN_PREFIX_LEN + 1];	/* what logs may show */
+};
+TAILQ_HEAD(vm_token_list, vm_token);
+
+/* One IPC_M_HYPER waiting for its IPC_H_HYPER_ANSWER. */
+struct vm_request {
+	TAILQ_ENTRY(vm_request) entry;
+	uint32_t id;
+	struct client *client;	/* NULL once the client left: answer dropped */
+};
+TAILQ_HEAD(vm_request_list, vm_request);
+
+struct vm {
+	TAILQ_ENTRY(vm) entry;	/* m->vms */
+	struct master *m;
+	char *container_id;
+	enum vm_state state;
+	bool in_namespace;	/* registry_find() sees it */
+	bool ready_seen;	/* IPC_H_READY arrived (once only) */
+	bool lost;		/* IPC_H_VM_LOST arrived */
+	bool killed;		/* we sent SIGKILL */
+	char *end_reason;	/* why it is ending (malloc'd), for errors */
+
+	/* tokens */
+	struct vm_token_list tokens;
+	size_t n_tokens;
+	uint64_t next_io_base;
+
+	/* the helper */
+	pid_t pid;		/* > 0 until reaped */
+	uid_t helper_uid;
+	struct ipc_channel *ch;	/* NULL once closed */
+	uint32_t next_req_id;
+	struct vm_request_list requests;
+	struct event *timer;	/* READY timeout, then the exit grace */
+
+	/* RegisterVM in progress (VM_STARTING) */
+	struct client *registrar;	/* NULL once it left */
+	uint32_t reg_streams;
+};
+
+/**
+ * registry_vm_new() - a VM named @container_id in state VM_STARTING, put
+ * in the namespace and in m->vms. No helper yet (pid 0).
+ * Return: 0, -EEXIST when the id is already in the namespace, -ENOMEM.
+ */
+int registry_vm_new(struct master *m, const char *container_id, struct vm **out);
+
+/**
+ * registry_vm_free() - remove @vm from m->vms and the namespace and free
+ * its tokens, requests and itself. The caller has closed the channel,
+ * stopped the timer's event and told the clients (helper.c does this).
+ */
+void registry_vm_free(struct vm *vm);
+
+/** registry_find() - the VM named @container_id in the namespace, or NULL. */
+struct vm *registry_find(struct master *m, const char *container_id);
+
+/** registry_find_pid() - the VM whose helper is @pid, or NULL. */
+struct vm *registry_find_pid(struct master *m, pid_t pid);
+
+/**
+ * registry_leave_namespace() - the id of @vm is free again (idempotent).
+ * Records @reason as the VM's end reason when it has none yet.
+ */
+void registry_leave_namespace(struct vm *vm, const char *reason);
+
+/**
+ * registry_token_new() - a fresh token for @vm with the next ioBase.
+ * Return: 0, -ENOSPC over REGISTRY_VM_TOKENS_MAX, -ENOMEM, or the -errno
+ * of token_generate().
+ */
+int registry_token_new(struct vm *vm, struct vm_token **out);
+
+/** registry_token_free() - forget one token. */
+void registry_token_free(struct vm_token *t);
+
+/**
+ * registry_token_find() - the token whose text is @text, in any VM
+ * (compared in constant time per candidate), or NULL.
+ */
+struct vm_token *registry_token_find(struct master *m, const char *text);
+
+/** registry_token_by_io_base() - @vm's token owning @io_base, or NULL. */
+struct vm_token *registry_token_by_io_base(struct vm *vm, uint64_t io_base);

@@ -1,0 +1,56 @@
+/*
+ * spawn.h - how a helper process comes to be: what it is started with
+ * (resolved once at start-up), the VM sockets the master connects for
+ * it, and fork + exec with the fd layout of ipc.h.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "ipc.h"
+
+struct master_config;
+
+/* One source fd per target fd of ipc.h's layout, -1 when absent. */
+struct spawn_fds {
+	int fd[IPC_FD_JOURNAL + 1];
+};
+
+/**
+ * spawn_prepare() - resolve what helpers are started with, logging a
+ * clear error when something is wrong:
+ *  @helper:    --helper, or NULL for cc-proxy-vmhelper beside our own
+ *              binary if it is there, else LIBEXECDIR's
+ *  @user:      --helper-user, or NULL for CC_PROXY_HELPER_USER if it
+ *              exists, else "nobody" (root only; never uid 0)
+ *  @empty_dir: --empty-dir, or NULL for /run/cc-proxy/empty (root only;
+ *              created 0555; must be an empty directory nobody but root
+ *              can write to)
+ * Return: 0 or -errno.
+ */
+int spawn_prepare(struct master_config *cfg, const char *helper,
+		  const char *user, const char *empty_dir);
+
+/**
+ * spawn_connect() - connect a non-blocking, close-on-exec AF_UNIX
+ * stream socket to @path. Never blocks: a listener whose backlog is full
+ * is an error (-EAGAIN), not a wait in the shared event loop.
+ * Return: 0 (*out is the fd) or -errno.
+ */
+int spawn_connect(const char *path, int *out);
+
+/**
+ * spawn_journal_socket() - a datagram socket connected to journald's
+ * native socket, for a helper's --journal-fd. Return: 0 or -errno.
+ */
+int spawn_journal_socket(int *out);
+
+/**
+ * spawn_helper() - fork and exec the helper for @container_id.
+ * @fds: the sources of fds 3..7 (0, 1: /dev/null and 2: our stderr are
+ *       added here); the caller keeps and closes its copies.
+ * Between fork and exec the child only moves fds, closes the rest,
+ * resets signals and execs. Return: 0 (*pid) or -errno.
+ */
+int spawn_helper(const struct master_config *cfg, const char *container_id,
+		 const struct spawn_fds *fds, pid_t *pid);
