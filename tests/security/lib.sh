@@ -75,8 +75,8 @@ register() { # register NAME [tokens]
 	ctl register "$1" --ctl "$T/$1.ctl" --io "$T/$1.io" --tokens "${2:-0}" >"$T/register-$1.out"
 }
 
-helper_pid() { # the pid of NAME's helper, by its argv
-	pgrep -f -- "cc-proxy-vmhelper[^ ]* .*--container-id $1( |\$)" | head -n 1
+helper_pid() { # the pid of NAME's helper: a child of our master, by its argv
+	pgrep -P "$PROXY_PID" -f -- "cc-proxy-vmhelper[^ ]* .*--container-id $1( |\$)" | head -n 1
 }
 
 status_field() { # status_field PID Field
