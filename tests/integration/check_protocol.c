@@ -1,0 +1,717 @@
+/*
+ * check_protocol.c - the control side of client protocol v2 against the
+ * real cc-proxy and a simulated VM: RegisterVM, AttachVM, UnregisterVM,
+ * Hyper, ConnectShim errors, malformed input, framing (PROTOCOL.md
+ * part 1). The process I/O side is check_exec.c.
+ *
+ * Each test gets a fresh proxy and VM (checked fixture, in the test's own
+ * process); the teardown asserts the proxy is still alive and serving.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tclient.h"
+
+static struct harness *h;
+static struct harness_vm *vm1;
+
+static void setup(void)
+{
+	h = harness_new();
+	vm1 = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, NULL);
+	harness_proxy_start(h, NULL);
+}
+
+static void teardown(void)
+{
+	harness_proxy_settle(h);
+	h = harness_free(h);
+}
+
+static char *register_json(const char *id, const struct harness_vm *vm, int ntokens)
+{
+	char *s = NULL;
+
+	ck_assert(asprintf(&s, "{\"containerId\":\"%s\",\"ctlSerial\":\"%s\","
+			   "\"ioSerial\":\"%s\",\"numIOStreams\":%d}",
+			   id, vm->ctl, vm->io, ntokens) > 0);
+	return s;
+}
+
+/* A connection attached to @id (AttachVM, no tokens). */
+static struct tclient *attached(const char *id)
+{
+	struct tclient *c = tclient_connect(h, "attached");
+	char json[256];
+
+	snprintf(json, sizeof(json), "{\"containerId\":\"%s\"}", id);
+	json_object_put(tclient_call(c, FRAME_CMD_ATTACH_VM, json));
+	return c;
+}
+
+static void expect_unknown_vm(const char *id)
+{
+	struct tclient *c = tclient_connect(h, "probe");
+	char json[256];
+
+	snprintf(json, sizeof(json), "{\"containerId\":\"%s\"}", id);
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, json));
+	tclient_free(c);
+}
+
+static void hyper_ping_ok(struct tclient *c)
+{
+	json_object_put(tclient_call(c, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}"));
+}
+
+START_TEST(test_register_answer_shape)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct json_object *a;
+	struct frame f;
+	char *req = register_json("vm1", vm1, 0);
+
+	/* No numIOStreams: "tokens" is [] (never null), "URL" in capitals. */
+	free(req);
+	ck_assert(asprintf(&req, "{\"containerId\":\"vm1\",\"ctlSerial\":\"%s\","
+			   "\"ioSerial\":\"%s\"}", vm1->ctl, vm1->io) > 0);
+	tclient_send_command(c, FRAME_CMD_REGISTER_VM, req);
+	tclient_next_frame(c, &f);
+	ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
+	ck_assert_int_eq(f.opcode, FRAME_CMD_REGISTER_VM);
+	ck_assert_msg(f.flags == 0, "RegisterVM failed: %s", (char *)f.payload);
+	ck_assert_ptr_nonnull(f.payload);
+	ck_assert_msg(strstr((char *)f.payload, "\"URL\""), "no \"URL\" key: %s", f.payload);
+	ck_assert_ptr_null(strstr((char *)f.payload, "null"));
+	a = json_tokener_parse((char *)f.payload);
+	tclient_check_io_answer(h, a, 0);
+	json_object_put(a);
+	frame_deinit(&f);
+	free(req);
+
+	/* The connection that registered is attached: Hyper works on it. */
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_register_tokens)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c2;
+	struct json_object *a, *b;
+
+	a = tclient_register(c, h, "vm1", vm1, 3);
+	/* AttachVM from another connection: more, different tokens. */
+	c2 = tclient_connect(h, "runtime2");
+	b = tclient_call(c2, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"vm1\",\"numIOStreams\":2}");
+	tclient_check_io_answer(h, b, 2);
+	for (size_t i = 0; i < 3; i++)
+		for (size_t j = 0; j < 2; j++)
+			ck_assert_str_ne(tclient_token(a, i), tclient_token(b, j));
+	/* And AttachVM without numIOStreams answers tokens []. */
+	json_object_put(b);
+	b = tclient_call(c2, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"vm1\"}");
+	tclient_check_io_answer(h, b, 0);
+	hyper_ping_ok(c2);
+	json_object_put(a);
+	json_object_put(b);
+	tclient_free(c);
+	tclient_free(c2);
+}
+END_TEST
+
+START_TEST(test_register_duplicate)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c2 = tclient_connect(h, "runtime2");
+	struct harness_vm *vm2 = harness_vm_start(h, "vm2", HARNESS_HYPERSTART1, NULL);
+	char *req = register_json("vm1", vm2, 0);
+	char *msg;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	msg = tclient_call_error(c2, FRAME_CMD_REGISTER_VM, req);
+	ck_assert_msg(strstr(msg, "vm1"), "the error does not name the id: %s", msg);
+	free(msg);
+	free(req);
+	/* The first registration is untouched. */
+	hyper_ping_ok(c);
+	tclient_free(c);
+	tclient_free(c2);
+}
+END_TEST
+
+/* Missing or empty required fields, bad JSON: an error, nothing registered. */
+static const char *const bad_registers[] = {
+	"{\"ctlSerial\":\"@CTL@\",\"ioSerial\":\"@IO@\"}",
+	"{\"containerId\":\"\",\"ctlSerial\":\"@CTL@\",\"ioSerial\":\"@IO@\"}",
+	"{\"containerId\":\"@ID@\",\"ioSerial\":\"@IO@\"}",
+	"{\"containerId\":\"@ID@\",\"ctlSerial\":\"\",\"ioSerial\":\"@IO@\"}",
+	"{\"containerId\":\"@ID@\",\"ctlSerial\":\"@CTL@\"}",
+	"{\"containerId\":\"@ID@\",\"ctlSerial\":\"@CTL@\",\"ioSerial\":\"\"}",
+	"{\"containerId\":42,\"ctlSerial\":\"@CTL@\",\"ioSerial\":\"@IO@\"}",
+	"{\"containerId\":\"@ID@\",\"ctlSerial\":\"@CTL@\",\"ioSerial\":\"@IO@\",\"numIOStreams\":\"x\"}",
+	"[\"@ID@\",\"@CTL@\",\"@IO@\"]",
+	"{\"containerId\":\"@ID@\",\"ctlSerial\":\"@CTL@\",",
+	"",
+};
+
+/* @tmpl with @ID@, @CTL@ and @IO@ replaced (malloc'd). */
+static char *fill(const char *tmpl, const char *id, const char *ctl, const char *io)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+
+	while (*tmpl) {
+		if (!strncmp(tmpl, "@ID@", 4)) {
+			evbuffer_add_printf(b, "%s", id);
+			tmpl += 4;
+		} else if (!strncmp(tmpl, "@CTL@", 5)) {
+			evbuffer_add_printf(b, "%s", ctl);
+			tmpl += 5;
+		} else if (!strncmp(tmpl, "@IO@", 4)) {
+			evbuffer_add_printf(b, "%s", io);
+			tmpl += 4;
+		} else {
+			evbuffer_add(b, tmpl++, 1);
+		}
+	}
+	s = tclient_output_dup(b);
+	evbuffer_free(b);
+	return s;
+}
+
+START_TEST(test_register_missing_fields)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	char *req = fill(bad_registers[_i], "vm1", vm1->ctl, vm1->io);
+
+	free(tclient_call_error(c, FRAME_CMD_REGISTER_VM, *req ? req : NULL));
+	free(req);
+	expect_unknown_vm("vm1");
+	/* The connection goes on, and the VM can still be registered. */
+	json_object_put(tclient_register(c, h, "vm1", vm1, 1));
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_register_unreachable)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	char *req = NULL;
+
+	ck_assert(asprintf(&req, "{\"containerId\":\"ghost\",\"ctlSerial\":\"%s\","
+			   "\"ioSerial\":\"%s\"}", harness_path(h, "no-such.ctl"),
+			   harness_path(h, "no-such.io")) > 0);
+	free(tclient_call_error(c, FRAME_CMD_REGISTER_VM, req));
+	free(req);
+	expect_unknown_vm("ghost");
+	/* The id was not kept: a reachable VM registers under it. */
+	json_object_put(tclient_register(c, h, "ghost", vm1, 0));
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_attach_unknown)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"nope\"}"));
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, "{\"numIOStreams\":1}"));
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"\"}"));
+	/* Not attached by a failed AttachVM: Hyper is refused. */
+	free(tclient_call_error(c, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}"));
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_hyper_ping_version)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct json_object *o;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	hyper_ping_ok(c);
+	/* version: the agent's ACK payload comes back as the answer. */
+	o = tclient_call(c, FRAME_CMD_HYPER, "{\"hyperName\":\"version\",\"data\":{}}");
+	json_object_put(o);
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_hyper_not_attached)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+
+	free(tclient_call_error(c, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}"));
+	tclient_free(c);
+}
+END_TEST
+
+/* Names a client may not use: unknown, or the agent's own messages. */
+static const char *const bad_hyper[] = {
+	"{\"hyperName\":\"nosuchcommand\"}",
+	"{\"hyperName\":\"ready\"}",
+	"{\"hyperName\":\"ack\"}",
+	"{\"hyperName\":\"next\"}",
+	"{\"hyperName\":\"processasyncevent\"}",
+	"{\"hyperName\":\"\"}",
+	"{\"data\":{}}",
+	"{\"hyperName\":7}",
+	"not json",
+};
+
+START_TEST(test_hyper_bad_request)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	free(tclient_call_error(c, FRAME_CMD_HYPER, bad_hyper[_i]));
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_hyper_tokens_rules)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct harness_vm *vm2 = harness_vm_start(h, "vm2", HARNESS_HYPERSTART1, NULL);
+	struct tclient *c2 = tclient_connect(h, "runtime2");
+	struct json_object *a = tclient_register(c, h, "vm1", vm1, 2);
+	struct json_object *b = tclient_register(c2, h, "vm2", vm2, 1);
+	const char *t0 = tclient_token(a, 0), *t1 = tclient_token(a, 1);
+	char *req = NULL;
+
+	/* A command that takes no tokens, given one. */
+	ck_assert(asprintf(&req, "{\"hyperName\":\"ping\",\"tokens\":[\"%s\"]}", t0) > 0);
+	free(tclient_call_error(c, FRAME_CMD_HYPER, req));
+	free(req);
+	/* Two tokens for one execcmd. */
+	ck_assert(asprintf(&req, "{\"hyperName\":\"execcmd\",\"tokens\":[\"%s\",\"%s\"],"
+			   "\"data\":{\"container\":\"hyperstart\",\"process\":"
+			   "{\"args\":[\"true\"]}}}", t0, t1) > 0);
+	free(tclient_call_error(c, FRAME_CMD_HYPER, req));
+	free(req);
+	/* A token of another VM. */
+	ck_assert(asprintf(&req, "{\"hyperName\":\"execcmd\",\"tokens\":[\"%s\"],"
+			   "\"data\":{\"container\":\"hyperstart\",\"process\":"
+			   "{\"args\":[\"true\"]}}}", tclient_token(b, 0)) > 0);
+	free(tclient_call_error(c, FRAME_CMD_HYPER, req));
+	free(req);
+	/* A token nobody issued. */
+	free(tclient_call_error(c, FRAME_CMD_HYPER,
+		"{\"hyperName\":\"execcmd\",\"tokens\":[\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"],"
+		"\"data\":{\"container\":\"hyperstart\",\"process\":{\"args\":[\"true\"]}}}"));
+	hyper_ping_ok(c);
+	json_object_put(a);
+	json_object_put(b);
+	tclient_free(c);
+	tclient_free(c2);
+}
+END_TEST
+
+/* A client that pre-fills a non-zero stdio/stderr with a token: error. */
+static const char *const prefilled[] = {
+	"\"stdio\":5,",
+	"\"stderr\":6,",
+	"\"stdio\":3,\"stderr\":4,",
+};
+
+START_TEST(test_hyper_prefilled_stdio)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct json_object *a = tclient_register(c, h, "vm1", vm1, 1);
+	struct tclient *shim = tclient_connect(h, "shim");
+	char *req = NULL;
+
+	ck_assert(asprintf(&req, "{\"token\":\"%s\"}", tclient_token(a, 0)) > 0);
+	json_object_put(tclient_call(shim, FRAME_CMD_CONNECT_SHIM, req));
+	free(req);
+	ck_assert(asprintf(&req, "{\"hyperName\":\"execcmd\",\"tokens\":[\"%s\"],"
+			   "\"data\":{\"container\":\"hyperstart\",\"process\":"
+			   "{%s\"args\":[\"true\"]}}}", tclient_token(a, 0),
+			   prefilled[_i]) > 0);
+	free(tclient_call_error(c, FRAME_CMD_HYPER, req));
+	free(req);
+	hyper_ping_ok(c);
+	json_object_put(a);
+	tclient_free(shim);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_hyper_agent_error)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	char *msg;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	/* The agent cannot run it: its ERROR text comes back as the msg. */
+	msg = tclient_call_error(c, FRAME_CMD_HYPER,
+		"{\"hyperName\":\"execcmd\",\"data\":{\"container\":\"hyperstart\","
+		"\"process\":{\"args\":[\"/nonexistent/cc-proxy-it-binary\"]}}}");
+	ck_assert_msg(strlen(msg) > 0, "empty agent error");
+	free(msg);
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_unknown_command_opcode)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	char *msg;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	tclient_send_command(c, 42, "{}");
+	msg = tclient_expect_error(c, 42);
+	ck_assert_str_eq(msg, "unknown command 42");
+	free(msg);
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_connect_shim_errors)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct json_object *a = tclient_register(c, h, "vm1", vm1, 1);
+	struct tclient *s1 = tclient_connect(h, "shim1");
+	struct tclient *s2 = tclient_connect(h, "shim2");
+	char *req = NULL;
+
+	free(tclient_call_error(s1, FRAME_CMD_CONNECT_SHIM, "{\"token\":\"bogus\"}"));
+	free(tclient_call_error(s1, FRAME_CMD_CONNECT_SHIM,
+		"{\"token\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}"));
+	free(tclient_call_error(s1, FRAME_CMD_CONNECT_SHIM, "{}"));
+	/* Claimed once; a second connected shim is refused. */
+	ck_assert(asprintf(&req, "{\"token\":\"%s\"}", tclient_token(a, 0)) > 0);
+	json_object_put(tclient_call(s1, FRAME_CMD_CONNECT_SHIM, req));
+	free(tclient_call_error(s2, FRAME_CMD_CONNECT_SHIM, req));
+	free(req);
+	json_object_put(a);
+	tclient_free(s1);
+	tclient_free(s2);
+	tclient_free(c);
+}
+END_TEST
+
+/* Signal and DisconnectShim from a connection that is no shim: error;
+ * stdin from it: the connection is closed. */
+START_TEST(test_shim_commands_from_non_shim)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c2;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	free(tclient_call_error(c, FRAME_CMD_SIGNAL, "{\"signalNumber\":15}"));
+	free(tclient_call_error(c, FRAME_CMD_DISCONNECT_SHIM, "{}"));
+	hyper_ping_ok(c);
+	c2 = attached("vm1");
+	tclient_send_stdin(c2, "hello\n", 6);
+	tclient_expect_eof(c2);
+	tclient_free(c2);
+	hyper_ping_ok(c);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_unregister_reregister)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c2;
+	struct harness_vm *vm2;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 1));
+	free(tclient_call_error(c, FRAME_CMD_UNREGISTER_VM, "{\"containerId\":\"nope\"}"));
+	free(tclient_call_error(c, FRAME_CMD_UNREGISTER_VM, "{}"));
+	json_object_put(tclient_call(c, FRAME_CMD_UNREGISTER_VM, "{\"containerId\":\"vm1\"}"));
+	expect_unknown_vm("vm1");
+	free(tclient_call_error(c, FRAME_CMD_UNREGISTER_VM, "{\"containerId\":\"vm1\"}"));
+	/* The old VM goes away; a fresh one registers under the same id. */
+	harness_vm_stop(h, vm1);
+	vm2 = harness_vm_start(h, "vm2", HARNESS_HYPERSTART1, NULL);
+	c2 = tclient_connect(h, "runtime2");
+	json_object_put(tclient_register(c2, h, "vm1", vm2, 1));
+	hyper_ping_ok(c2);
+	tclient_free(c2);
+	tclient_free(c);
+}
+END_TEST
+
+START_TEST(test_log_stream)
+{
+	static const char log[] = "{\"source\":\"shim\",\"containerId\":\"vm1\","
+		"\"level\":\"warn\",\"msg\":\"cc-proxy-it-log-marker-7f3a\"}";
+	struct tclient *c = tclient_connect(h, "runtime");
+
+	tclient_send_frame(c, FRAME_TYPE_STREAM, 0, FRAME_STREAM_LOG, log, strlen(log));
+	/* The connection goes on. */
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"nope\"}"));
+	ck_assert_msg(harness_wait_log(h, "cc-proxy-it-log-marker-7f3a", HARNESS_WAIT_MS),
+		      "the log stream's msg is not in the proxy's log");
+	tclient_free(c);
+}
+END_TEST
+
+/* Garbage on one connection: that connection is closed, without a
+ * response; another client of the same VM is not disturbed. */
+static const uint8_t garbage[][12] = {
+	{ 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0 },		/* version 3 */
+	{ 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0 },		/* header 2 words */
+	{ 0, 2, 3, 0, 0, 0, 4, 0, 0, 0, 0, 0 },		/* type 4 */
+	{ 0, 2, 3, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff },	/* 4 GiB payload */
+	{ 0, 2, 3, 0, 0, 0, 2, 9, 0, 0, 0, 0 },		/* stream opcode 9 */
+	{ 0, 2, 3, 0, 0, 0, 3, 7, 0, 0, 0, 1 },		/* notification 7 */
+	{ 'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1' },
+};
+
+START_TEST(test_garbage_client)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *bad = tclient_connect(h, "garbage");
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	json_object_put(tclient_call(bad, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"vm1\"}"));
+	/* A command of the good client in flight while the garbage lands. */
+	tclient_send_command(c, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}");
+	tclient_send_bytes(bad, garbage[_i], sizeof(garbage[_i]));
+	if (_i == 5)
+		tclient_send_bytes(bad, "x", 1);
+	tclient_expect_eof(bad);
+	json_object_put(tclient_expect_ok(c, FRAME_CMD_HYPER));
+	hyper_ping_ok(c);
+	harness_proxy_alive(h);
+	tclient_free(bad);
+	tclient_free(c);
+}
+END_TEST
+
+/* A frame in pieces, byte by byte; frames back to back in one write. */
+START_TEST(test_framing)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	struct evbuffer *b = evbuffer_new();
+	static const char ping[] = "{\"hyperName\":\"ping\"}";
+	static const char nope[] = "{\"containerId\":\"nope\"}";
+	uint8_t *p;
+	size_t n;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	ck_assert_int_eq(frame_encode(b, FRAME_TYPE_COMMAND, 0, FRAME_CMD_HYPER,
+				      ping, strlen(ping)), 0);
+	n = evbuffer_get_length(b);
+	p = evbuffer_pullup(b, -1);
+	for (size_t i = 0; i < n; i++)
+		tclient_send_bytes(c, p + i, 1);
+	json_object_put(tclient_expect_ok(c, FRAME_CMD_HYPER));
+	evbuffer_drain(b, n);
+
+	/* Three commands in one write: three answers, in order. */
+	frame_encode(b, FRAME_TYPE_COMMAND, 0, FRAME_CMD_HYPER, ping, strlen(ping));
+	frame_encode(b, FRAME_TYPE_COMMAND, 0, FRAME_CMD_ATTACH_VM, nope, strlen(nope));
+	frame_encode(b, FRAME_TYPE_COMMAND, 0, FRAME_CMD_HYPER, ping, strlen(ping));
+	n = evbuffer_get_length(b);
+	tclient_send_bytes(c, evbuffer_pullup(b, -1), n);
+	json_object_put(tclient_expect_ok(c, FRAME_CMD_HYPER));
+	free(tclient_expect_error(c, FRAME_CMD_ATTACH_VM));
+	json_object_put(tclient_expect_ok(c, FRAME_CMD_HYPER));
+	evbuffer_free(b);
+	tclient_free(c);
+}
+END_TEST
+
+/* A header longer than 3 words: the payload starts at 4 * hlen. */
+START_TEST(test_long_header)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	static const char nope[] = "{\"containerId\":\"nope\"}";
+	uint8_t buf[20 + sizeof(nope)] = { 0, 2, 5, 0, 0, 0, 0, FRAME_CMD_ATTACH_VM };
+	uint32_t len = sizeof(nope) - 1;
+
+	buf[8] = (uint8_t)(len >> 24);
+	buf[9] = (uint8_t)(len >> 16);
+	buf[10] = (uint8_t)(len >> 8);
+	buf[11] = (uint8_t)len;
+	memset(buf + 12, 0xee, 8);	/* extra header bytes, skipped */
+	memcpy(buf + 20, nope, len);
+	tclient_send_bytes(c, buf, 20 + len);
+	free(tclient_expect_error(c, FRAME_CMD_ATTACH_VM));
+	tclient_free(c);
+}
+END_TEST
+
+/* The maximum payload is at least 1 MiB. */
+START_TEST(test_large_payload)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	size_t len = FRAME_PAYLOAD_MAX;
+	char *p = malloc(len + 1);
+	int n;
+
+	ck_assert_ptr_nonnull(p);
+	n = snprintf(p, len, "{\"containerId\":\"nope\",\"pad\":\"");
+	memset(p + n, 'x', len - (size_t)n - 2);
+	memcpy(p + len - 2, "\"}", 3);
+	ck_assert_uint_eq(strlen(p), len);
+	tclient_send_command(c, FRAME_CMD_ATTACH_VM, p);
+	free(tclient_expect_error(c, FRAME_CMD_ATTACH_VM));
+	free(p);
+	tclient_free(c);
+}
+END_TEST
+
+/* Answers never cross: two clients pipelining commands to one VM each
+ * get exactly their own answers, in order. */
+START_TEST(test_answers_never_cross)
+{
+	enum { N = 25 };
+	struct tclient *a = tclient_connect(h, "a");
+	struct tclient *b;
+	struct evbuffer *ba = evbuffer_new(), *bb = evbuffer_new();
+	static const char ping[] = "{\"hyperName\":\"ping\"}";
+	static const char nope[] = "{\"containerId\":\"nope\"}";
+
+	json_object_put(tclient_register(a, h, "vm1", vm1, 0));
+	b = attached("vm1");
+	for (int i = 0; i < N; i++) {
+		frame_encode(ba, FRAME_TYPE_COMMAND, 0, FRAME_CMD_HYPER, ping, strlen(ping));
+		frame_encode(bb, FRAME_TYPE_COMMAND, 0, FRAME_CMD_HYPER, ping, strlen(ping));
+	}
+	/* Each ends with a command answered by the master alone. */
+	frame_encode(ba, FRAME_TYPE_COMMAND, 0, FRAME_CMD_ATTACH_VM, nope, strlen(nope));
+	frame_encode(bb, FRAME_TYPE_COMMAND, 0, FRAME_CMD_ATTACH_VM, nope, strlen(nope));
+	tclient_send_bytes(a, evbuffer_pullup(ba, -1), evbuffer_get_length(ba));
+	tclient_send_bytes(b, evbuffer_pullup(bb, -1), evbuffer_get_length(bb));
+	for (int i = 0; i < N; i++) {
+		json_object_put(tclient_expect_ok(a, FRAME_CMD_HYPER));
+		json_object_put(tclient_expect_ok(b, FRAME_CMD_HYPER));
+	}
+	free(tclient_expect_error(a, FRAME_CMD_ATTACH_VM));
+	free(tclient_expect_error(b, FRAME_CMD_ATTACH_VM));
+	evbuffer_free(ba);
+	evbuffer_free(bb);
+	tclient_free(a);
+	tclient_free(b);
+}
+END_TEST
+
+/* Readiness: READY=1 reaches $NOTIFY_SOCKET (when socket-activated, once
+ * the first connection has started cc-proxy). */
+START_TEST(test_ready_notified)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"nope\"}"));
+	ck_assert_msg(harness_wait_ready(h, HARNESS_WAIT_MS),
+		      "no READY=1 on NOTIFY_SOCKET");
+	tclient_free(c);
+}
+END_TEST
+
+/* A helper whose VM vanishes costs that VM only. */
+START_TEST(test_vm_crash_isolated)
+{
+	struct harness_vm *vm2 = harness_vm_start(h, "vm2", HARNESS_HYPERSTART1, NULL);
+	struct tclient *a = tclient_connect(h, "a");
+	struct tclient *b = tclient_connect(h, "b");
+	struct frame f;
+	int r;
+
+	json_object_put(tclient_register(a, h, "vm1", vm1, 0));
+	json_object_put(tclient_register(b, h, "vm2", vm2, 0));
+	harness_vm_stop(h, vm1);
+	/* vm1's commands now fail (error response, never a hang)... */
+	tclient_send_command(a, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}");
+	r = tclient_read_frame(a, &f, HARNESS_WAIT_MS);
+	ck_assert_msg(r == 0, "no answer to Hyper for a lost VM: %s",
+		      r == TCLIENT_EOF ? "connection closed" : strerror(-r));
+	ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
+	ck_assert_int_eq(f.opcode, FRAME_CMD_HYPER);
+	ck_assert_msg(f.flags & FRAME_FLAG_ERROR, "ping of a dead VM succeeded");
+	frame_deinit(&f);
+	/* ...and vm2 carries on. */
+	hyper_ping_ok(b);
+	tclient_free(a);
+	tclient_free(b);
+}
+END_TEST
+
+START_TEST(test_sigterm_exits_cleanly)
+{
+	struct tclient *c = tclient_connect(h, "runtime");
+	int status = 0;
+
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	hyper_ping_ok(c);
+	ck_assert_int_eq(kill(h->proxy_pid, SIGTERM), 0);
+	ck_assert_msg(harness_wait_exit(h->proxy_pid, h->proxy_pidfd, HARNESS_WAIT_MS, &status),
+		      "cc-proxy still running %d ms after SIGTERM", HARNESS_WAIT_MS);
+	h->proxy_pid = 0;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "cc-proxy ended with wait status 0x%x after SIGTERM", status);
+	tclient_free(c);
+	/* Not alive any more, as wanted: start one for the teardown check. */
+	harness_proxy_start(h, NULL);
+}
+END_TEST
+
+static Suite *protocol_suite(void)
+{
+	Suite *s = suite_create(getenv("CC_PROXY_IT_ACTIVATION") ?
+				"protocol (socket-activated)" : "protocol");
+	TCase *tc = tcase_create("client protocol v2");
+
+	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_register_answer_shape);
+	tcase_add_test(tc, test_register_tokens);
+	tcase_add_test(tc, test_register_duplicate);
+	tcase_add_loop_test(tc, test_register_missing_fields, 0, (int)ARRAY_LEN(bad_registers));
+	tcase_add_test(tc, test_register_unreachable);
+	tcase_add_test(tc, test_attach_unknown);
+	tcase_add_test(tc, test_hyper_ping_version);
+	tcase_add_test(tc, test_hyper_not_attached);
+	tcase_add_loop_test(tc, test_hyper_bad_request, 0, (int)ARRAY_LEN(bad_hyper));
+	tcase_add_test(tc, test_hyper_tokens_rules);
+	tcase_add_loop_test(tc, test_hyper_prefilled_stdio, 0, (int)ARRAY_LEN(prefilled));
+	tcase_add_test(tc, test_hyper_agent_error);
+	tcase_add_test(tc, test_unknown_command_opcode);
+	tcase_add_test(tc, test_connect_shim_errors);
+	tcase_add_test(tc, test_shim_commands_from_non_shim);
+	tcase_add_test(tc, test_unregister_reregister);
+	tcase_add_test(tc, test_log_stream);
+	tcase_add_loop_test(tc, test_garbage_client, 0, (int)ARRAY_LEN(garbage));
+	tcase_add_test(tc, test_framing);
+	tcase_add_test(tc, test_long_header);
+	tcase_add_test(tc, test_large_payload);
+	tcase_add_test(tc, test_answers_never_cross);
+	tcase_add_test(tc, test_ready_notified);
+	tcase_add_test(tc, test_vm_crash_isolated);
+	tcase_add_test(tc, test_sigterm_exits_cleanly);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(protocol_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

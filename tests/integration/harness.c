@@ -1,0 +1,623 @@
+/*
+ * harness.c - processes and the private directory of one integration
+ * test (see harness.h for the synchronisation rules).
+ *
+ * Ownership: the harness owns every child it starts (simulated VMs,
+ * cc-proxy or systemd-socket-activate, the log drain) and every fd it
+ * opens; all fds are close-on-exec and children close everything above
+ * fd 3 before exec, so no child holds a test's client socket.
+ * One harness at a time per process (Check forks a process per test).
+ * A test that fails ends at once (Check exits its process; neither the
+ * checked teardown nor atexit handlers run): its daemons die with it
+ * (PR_SET_PDEATHSIG), and its directory, inside the suite's root, is
+ * reported and removed by harness_suite_teardown() in the runner.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tclient.h"
+
+long long harness_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int harness_left_ms(long long deadline)
+{
+	long long left = deadline - harness_now_ms();
+
+	return left < 0 ? 0 : (int)left;
+}
+
+const char *harness_path(const struct harness *h, const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+
+	snprintf(b, PATH_MAX, "%s/%s", h->dir, name);
+	return b;
+}
+
+const char *harness_bin(const struct harness *h, const char *name)
+{
+	static char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s/%s", h->builddir, name);
+	return buf;
+}
+
+static int harness_pidfd_open(pid_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	ck_assert_msg(fd >= 0, "pidfd_open(%d): %s", (int)pid, strerror(errno));
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+bool harness_wait_exit(pid_t pid, int pidfd, int timeout_ms, int *status)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int r;
+
+	if (pid <= 0)
+		return true;
+	do {
+		r = poll(&p, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return false;
+	return waitpid(pid, status, 0) == pid;
+}
+
+/* The last lines of @path on stderr, headed by its name. */
+static void harness_tail(const char *path)
+{
+	char buf[4096];
+	ssize_t n;
+	off_t size;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	lseek(fd, size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0, SEEK_SET);
+	fprintf(stderr, "----- %s (last %zu bytes)\n", path,
+		(size_t)(size > (off_t)sizeof(buf) ? (off_t)sizeof(buf) : size));
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stderr);
+	fputs("-----\n", stderr);
+	close(fd);
+}
+
+void harness_dump_logs(const struct harness *h)
+{
+	harness_tail(h->proxy_log);
+	for (size_t i = 0; i < h->n_vms; i++)
+		harness_tail(h->vms[i].log);
+}
+
+/* Kill (SIGKILL) and reap a child, bounded. */
+static void harness_kill(pid_t *pid, int *pidfd, int sig)
+{
+	int status;
+
+	if (*pid > 0) {
+		kill(*pid, sig);
+		if (!harness_wait_exit(*pid, *pidfd, HARNESS_WAIT_MS, &status)) {
+			kill(*pid, SIGKILL);
+			harness_wait_exit(*pid, *pidfd, HARNESS_WAIT_MS, &status);
+		}
+		*pid = 0;
+	}
+	if (*pidfd >= 0)
+		close(*pidfd);
+	*pidfd = -1;
+}
+
+static void harness_rmdir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[PATH_MAX * 2];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (e->d_type == DT_DIR)
+			harness_rmdir(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Everything goes; the directory too, unless $CC_PROXY_IT_KEEP is set. */
+static void harness_release(struct harness *h)
+{
+	int st;
+
+	harness_kill(&h->proxy_pid, &h->proxy_pidfd, SIGTERM);
+	for (size_t i = 0; i < h->n_vms; i++)
+		harness_kill(&h->vms[i].pid, &h->vms[i].pidfd, SIGKILL);
+	if (h->drain_pid > 0) {
+		/* The drain ends at EOF, i.e. once cc-proxy is gone. */
+		kill(h->drain_pid, SIGKILL);
+		waitpid(h->drain_pid, &st, 0);
+		h->drain_pid = 0;
+	}
+	if (h->notify_fd >= 0)
+		close(h->notify_fd);
+	h->notify_fd = -1;
+	if (h->dir[0] && !getenv("CC_PROXY_IT_KEEP"))
+		harness_rmdir(h->dir);
+}
+
+#define HARNESS_ROOT_ENV "CC_PROXY_IT_ROOT"
+
+void harness_suite_setup(void)
+{
+	static char root[64];
+
+	snprintf(root, sizeof(root), "/tmp/cc-proxy-it.XXXXXX");
+	ck_assert_msg(mkdtemp(root), "mkdtemp: %s", strerror(errno));
+	chmod(root, 0755);
+	setenv(HARNESS_ROOT_ENV, root, 1);
+}
+
+void harness_suite_teardown(void)
+{
+	const char *root = getenv(HARNESS_ROOT_ENV);
+	struct dirent *e;
+	DIR *d;
+
+	if (!root || !(d = opendir(root)))
+		return;
+	/* A test that passed removed its directory; one that failed could
+	 * not (Check ends its process at the failed assertion). */
+	while ((e = readdir(d))) {
+		char dir[PATH_MAX / 2], p[PATH_MAX];
+		DIR *sub;
+		struct dirent *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%.255s", root, e->d_name);
+		fprintf(stderr, "===== logs of a failed test (%s) =====\n", dir);
+		if ((sub = opendir(dir))) {
+			while ((f = readdir(sub)))
+				if (strstr(f->d_name, ".log")) {
+					snprintf(p, sizeof(p), "%s/%.255s", dir, f->d_name);
+					harness_tail(p);
+				}
+			closedir(sub);
+		}
+	}
+	closedir(d);
+	if (getenv("CC_PROXY_IT_KEEP"))
+		fprintf(stderr, "keeping %s\n", root);
+	else
+		harness_rmdir(root);
+}
+
+struct harness *harness_new(void)
+{
+	const char *b = getenv("CC_PROXY_BUILDDIR");
+	const char *mode = getenv("CC_PROXY_IT_ACTIVATION");
+	const char *root = getenv(HARNESS_ROOT_ENV);
+	struct harness *h = calloc(1, sizeof(*h));
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_msg(b && *b, "CC_PROXY_BUILDDIR is not set: run through make check");
+	snprintf(h->builddir, sizeof(h->builddir), "%s", b);
+	h->mode = mode && !strcmp(mode, "socket") ? HARNESS_ACTIVATED : HARNESS_DIRECT;
+	h->notify_fd = -1;
+	h->proxy_pidfd = -1;
+	snprintf(h->dir, sizeof(h->dir), "%s/t.XXXXXX", root ? root : "/tmp");
+	ck_assert_msg(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
+	/* Helpers may run under another uid; they need nothing in here,
+	 * but the simulated VMs' logs are read by whoever debugs. */
+	chmod(h->dir, 0755);
+	snprintf(h->sock, sizeof(h->sock), "%s/proxy.sock", h->dir);
+	snprintf(h->notify, sizeof(h->notify), "%s/notify.sock", h->dir);
+	snprintf(h->proxy_log, sizeof(h->proxy_log), "%s/proxy.log", h->dir);
+	/* Writes to a closed peer must fail with EPIPE, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	return h;
+}
+
+struct harness *harness_free(struct harness *h)
+{
+	if (!h)
+		return NULL;
+	harness_release(h);
+	free(h);
+	return NULL;
+}
+
+/*
+ * fork + exec @argv with stdin /dev/null, stdout and stderr to @log (or
+ * to @err_fd when >= 0), @pass_fd as fd 3 (when >= 0), the environment
+ * changes in @setenv ("K=V", or "K" to unset), dying with the test.
+ */
+static pid_t harness_spawn(const char *const *argv, const char *log, int err_fd,
+			   int pass_fd, const char *const *envs)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	if (pid > 0)
+		return pid;
+	/* Child: only async-signal-safe-ish work until exec. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	/* fd 3 first, so that the files opened below cannot land on it;
+	 * dup2() onto itself would keep close-on-exec, hence the fcntl. */
+	if (pass_fd >= 0 && (pass_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(pass_fd, 3)) < 0)
+		_exit(127);
+	int null = open("/dev/null", O_RDONLY);
+	int out = err_fd >= 0 ? err_fd :
+		open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (null < 0 || out < 0)
+		_exit(127);
+	if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		_exit(127);
+	/* Nothing of the test's leaks in: no client sockets, no Check pipes. */
+	syscall(SYS_close_range, pass_fd >= 0 ? 4 : 3, ~0u, 0);
+	for (size_t i = 0; envs && envs[i]; i++) {
+		if (strchr(envs[i], '='))
+			putenv((char *)envs[i]);
+		else
+			unsetenv(envs[i]);
+	}
+	signal(SIGPIPE, SIG_DFL);
+	execv(argv[0], (char *const *)argv);
+	dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+struct harness_vm *harness_vm_start(struct harness *h, const char *name,
+				    enum harness_dialect dialect,
+				    const char *const *extra)
+{
+	const char *argv[40];
+	struct harness_vm *vm;
+	size_t n = 0;
+	int p[2], status;
+	char buf[16] = { 0 };
+	ssize_t got = 0;
+	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
+
+	char dir[sizeof(h->dir)], base[sizeof(vm->name)];
+
+	/* Local copies: the paths below are built inside *h. */
+	memcpy(dir, h->dir, sizeof(dir));
+	snprintf(base, sizeof(base), "%s", name);
+	ck_assert_msg(h->n_vms < HARNESS_MAX_VMS, "too many VMs");
+	vm = &h->vms[h->n_vms++];
+	memset(vm, 0, sizeof(*vm));
+	vm->pidfd = -1;
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	snprintf(vm->ctl, sizeof(vm->ctl), "%s/%s.ctl", dir, base);
+	snprintf(vm->io, sizeof(vm->io), "%s/%s.io", dir, base);
+	snprintf(vm->console, sizeof(vm->console), "%s/%s.console", dir, base);
+	snprintf(vm->log, sizeof(vm->log), "%s/simvm-%s.log", dir, base);
+	/* A VM restarted under the same name gets fresh sockets. */
+	unlink(vm->ctl);
+	unlink(vm->io);
+	unlink(vm->console);
+
+	ck_assert(pipe2(p, O_CLOEXEC) == 0);
+	argv[n++] = strdup(harness_bin(h, "cc-proxy-simvm"));
+	argv[n++] = "--ctl";
+	argv[n++] = vm->ctl;
+	argv[n++] = "--io";
+	argv[n++] = vm->io;
+	argv[n++] = "--console";
+	argv[n++] = vm->console;
+	argv[n++] = "--dialect";
+	argv[n++] = dialect == HARNESS_LEGACY ? "legacy" : "hyperstart1";
+	argv[n++] = "--notify-fd";
+	argv[n++] = "3";
+	for (size_t i = 0; extra && extra[i] && n < ARRAY_LEN(argv) - 1; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	vm->pid = harness_spawn(argv, vm->log, -1, p[1], NULL);
+	free((char *)argv[0]);
+	close(p[1]);
+	vm->pidfd = harness_pidfd_open(vm->pid);
+
+	/* "READY\n" once it listens; EOF or the pidfd mean it died. */
+	while (got < 6) {
+		struct pollfd pf[2] = {
+			{ .fd = p[0], .events = POLLIN },
+			{ .fd = vm->pidfd, .events = POLLIN },
+		};
+		int r = poll(pf, 2, harness_left_ms(deadline));
+		ssize_t k;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (!(pf[0].revents & (POLLIN | POLLHUP)))
+			break;		/* exited without a word */
+		k = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got);
+		if (k <= 0)
+			break;
+		got += k;
+	}
+	close(p[0]);
+	if (strncmp(buf, "READY\n", 6) != 0) {
+		harness_tail(vm->log);
+		if (harness_wait_exit(vm->pid, vm->pidfd, 0, &status))
+			vm->pid = 0;
+		ck_abort_msg("simulated VM %s did not become ready (said \"%s\")",
+			     name, buf);
+	}
+	return vm;
+}
+
+void harness_vm_stop(struct harness *h, struct harness_vm *vm)
+{
+	harness_kill(&vm->pid, &vm->pidfd, SIGKILL);
+}
+
+/* Create the datagram socket cc-proxy reports readiness to. */
+static void harness_notify_open(struct harness *h)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	ck_assert(fd >= 0);
+	ck_assert(strlen(h->notify) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, h->notify);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+		      "bind %s: %s", h->notify, strerror(errno));
+	h->notify_fd = fd;
+}
+
+bool harness_wait_ready(struct harness *h, int timeout_ms)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	char buf[4096];
+
+	while (!h->ready_seen) {
+		struct pollfd pf[2] = {
+			{ .fd = h->notify_fd, .events = POLLIN },
+			{ .fd = h->proxy_pidfd, .events = POLLIN },
+		};
+		ssize_t n;
+		int r = poll(pf, 2, harness_left_ms(deadline));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || !(pf[0].revents & POLLIN))
+			return false;	/* timeout, or cc-proxy exited */
+		n = recv(h->notify_fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		/* One datagram holds newline-separated assignments. */
+		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+			if (!strcmp(l, "READY=1"))
+				h->ready_seen = true;
+	}
+	return true;
+}
+
+/* Socket activation: systemd-socket-activate's first line is
+ * "Listening on PATH as 3."; afterwards a drain process copies the rest
+ * (cc-proxy's log) to the log file so the pipe never fills. */
+static void harness_wait_listening(struct harness *h, int rd)
+{
+	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	char line[512] = { 0 };
+	size_t got = 0;
+
+	while (!memchr(line, '\n', got) && got < sizeof(line) - 1) {
+		struct pollfd pf = { .fd = rd, .events = POLLIN };
+		ssize_t k;
+		int r = poll(&pf, 1, harness_left_ms(deadline));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		k = read(rd, line + got, sizeof(line) - 1 - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	ck_assert_msg(strstr(line, "Listening on"),
+		      "systemd-socket-activate did not listen: \"%s\"", line);
+	int log = open(h->proxy_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	ck_assert(log >= 0);
+	ck_assert(write(log, line, got) == (ssize_t)got);
+	pid_t parent = getpid();
+	h->drain_pid = fork();
+	ck_assert(h->drain_pid >= 0);
+	if (h->drain_pid == 0) {
+		char buf[65536];
+		ssize_t n;
+
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(0);
+		while ((n = read(rd, buf, sizeof(buf))) > 0)
+			if (write(log, buf, (size_t)n) != n)
+				break;
+		_exit(0);
+	}
+	close(log);
+}
+
+void harness_proxy_start(struct harness *h, const char *const *extra)
+{
+	static const char *const envs[] = {
+		"JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+		"CC_PROXY_LOG_LEVEL", NULL, NULL,
+	};
+	const char *env[ARRAY_LEN(envs)];
+	const char *argv[48];
+	char notify_env[PATH_MAX + 16];
+	char proxy[PATH_MAX];
+	size_t n = 0;
+	int p[2] = { -1, -1 };
+
+	ck_assert_msg(h->proxy_pid == 0, "cc-proxy already running");
+	if (h->notify_fd < 0)
+		harness_notify_open(h);
+	h->ready_seen = false;
+	memcpy(env, envs, sizeof(envs));
+	snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", h->notify);
+	env[ARRAY_LEN(envs) - 2] = notify_env;
+	snprintf(proxy, sizeof(proxy), "%s", harness_bin(h, "cc-proxy"));
+	if (h->mode == HARNESS_ACTIVATED) {
+		argv[n++] = "/usr/bin/systemd-socket-activate";
+		argv[n++] = "-l";
+		argv[n++] = h->sock;
+		/* It passes on only TERM, PATH, USER, HOME and what -E names. */
+		argv[n++] = "-E";
+		argv[n++] = notify_env;
+		argv[n++] = proxy;
+	} else {
+		argv[n++] = proxy;
+		argv[n++] = "--socket-path";
+		argv[n++] = h->sock;
+	}
+	argv[n++] = "--wait-timeout";
+	argv[n++] = HARNESS_PROXY_WAIT_TIMEOUT;
+	argv[n++] = "-v";
+	argv[n++] = "3";
+	for (size_t i = 0; extra && extra[i] && n < ARRAY_LEN(argv) - 1; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+
+	if (h->mode == HARNESS_ACTIVATED) {
+		/* A previous instance's drain may be held open by its helpers;
+		 * its socket file would make the bind fail. */
+		if (h->drain_pid > 0) {
+			int st;
+
+			kill(h->drain_pid, SIGKILL);
+			waitpid(h->drain_pid, &st, 0);
+			h->drain_pid = 0;
+		}
+		unlink(h->sock);
+		ck_assert(pipe2(p, O_CLOEXEC) == 0);
+		h->proxy_pid = harness_spawn(argv, NULL, p[1], -1, env);
+		close(p[1]);
+		h->proxy_pidfd = harness_pidfd_open(h->proxy_pid);
+		harness_wait_listening(h, p[0]);
+		close(p[0]);
+		return;
+	}
+	h->proxy_pid = harness_spawn(argv, h->proxy_log, -1, -1, env);
+	h->proxy_pidfd = harness_pidfd_open(h->proxy_pid);
+	if (!harness_wait_ready(h, HARNESS_WAIT_MS)) {
+		int status = 0;
+		bool dead = harness_wait_exit(h->proxy_pid, h->proxy_pidfd, 0, &status);
+
+		harness_tail(h->proxy_log);
+		if (dead)
+			h->proxy_pid = 0;
+		ck_abort_msg("cc-proxy did not send READY=1 within %d ms%s (status 0x%x)",
+			     HARNESS_WAIT_MS, dead ? ": it exited" : "", status);
+	}
+}
+
+void harness_proxy_alive(struct harness *h)
+{
+	int status = 0;
+
+	ck_assert_msg(h->proxy_pid > 0, "cc-proxy is not running");
+	if (harness_wait_exit(h->proxy_pid, h->proxy_pidfd, 0, &status)) {
+		h->proxy_pid = 0;
+		harness_tail(h->proxy_log);
+		if (WIFSIGNALED(status))
+			ck_abort_msg("cc-proxy died by signal %d (%s)",
+				     WTERMSIG(status), strsignal(WTERMSIG(status)));
+		ck_abort_msg("cc-proxy exited with status %d", WEXITSTATUS(status));
+	}
+}
+
+void harness_proxy_settle(struct harness *h)
+{
+	struct tclient *c;
+	char *msg;
+
+	harness_proxy_alive(h);
+	c = tclient_connect(h, "settle");
+	msg = tclient_call_error(c, FRAME_CMD_ATTACH_VM,
+				 "{\"containerId\":\"cc-proxy-it-no-such-vm\"}");
+	free(msg);
+	tclient_free(c);
+	harness_proxy_alive(h);
+}
+
+/* Whether the file @path contains @needle. */
+static bool harness_file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) >= 0)
+		found = strstr(line, needle) != NULL;
+	free(line);
+	fclose(f);
+	return found;
+}
+
+bool harness_wait_log(struct harness *h, const char *needle, int timeout_ms)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	bool found;
+	char ev[4096];
+
+	ck_assert(in >= 0);
+	/* Watch first, then look: a write between the two still wakes us. */
+	ck_assert(inotify_add_watch(in, h->proxy_log, IN_MODIFY) >= 0);
+	while (!(found = harness_file_has(h->proxy_log, needle))) {
+		struct pollfd pf = { .fd = in, .events = POLLIN };
+
+		if (poll(&pf, 1, harness_left_ms(deadline)) <= 0)
+			break;
+		while (read(in, ev, sizeof(ev)) > 0)
+			;
+	}
+	close(in);
+	return found;
+}

@@ -1,0 +1,160 @@
+/*
+ * harness.h - the integration test harness: a private temporary directory,
+ * the real cc-proxy and simulated VMs (cc-proxy-simvm) started in it, and
+ * teardown that leaves nothing behind (STYLE.md section 10).
+ *
+ * Synchronisation is by events, never sleeps:
+ * - a simulated VM writes "READY\n" on a pipe (--notify-fd) once its
+ *   sockets listen;
+ * - cc-proxy started directly sends READY=1 to $NOTIFY_SOCKET, a datagram
+ *   socket of the harness in the temporary directory;
+ * - cc-proxy started by `systemd-socket-activate -l PATH` (mode
+ *   HARNESS_ACTIVATED, chosen with CC_PROXY_IT_ACTIVATION=socket) is ready
+ *   once that tool says "Listening on": the socket exists and connections
+ *   queue until cc-proxy, exec'd on the first one, accepts them.
+ * Every wait is bounded (HARNESS_WAIT_MS) and watches the child's pidfd,
+ * so a daemon that dies fails the test at once with the tail of its log.
+ * Children get PR_SET_PDEATHSIG(SIGKILL): a test that crashes leaves no
+ * daemon behind. Binaries are found through $CC_PROXY_BUILDDIR.
+ *
+ * All functions assert (Check) instead of returning errors.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#define HARNESS_WAIT_MS		10000	/* bound on any single wait */
+#define HARNESS_MAX_VMS		8
+#define HARNESS_PROXY_WAIT_TIMEOUT "2"	/* cc-proxy --wait-timeout */
+
+enum harness_mode {
+	HARNESS_DIRECT,		/* cc-proxy --socket-path DIR/proxy.sock */
+	HARNESS_ACTIVATED,	/* systemd-socket-activate -l DIR/proxy.sock cc-proxy */
+};
+
+enum harness_dialect {
+	HARNESS_LEGACY,		/* exit status as a 1-byte io message */
+	HARNESS_HYPERSTART1,	/* exit status as processasyncevent */
+};
+
+struct harness_vm {
+	char name[32];
+	char ctl[PATH_MAX];	/* the VM's ctl serial socket */
+	char io[PATH_MAX];	/* the VM's io serial socket */
+	char console[PATH_MAX];
+	char log[PATH_MAX];	/* its stderr */
+	pid_t pid;		/* 0 once reaped */
+	int pidfd;
+};
+
+struct harness {
+	char dir[256];		/* private, removed by harness_free() */
+	char sock[PATH_MAX];	/* the proxy socket */
+	char notify[PATH_MAX];	/* $NOTIFY_SOCKET of the proxy */
+	char proxy_log[PATH_MAX];
+	char builddir[2048];
+	enum harness_mode mode;
+	int notify_fd;		/* bound datagram socket, or -1 */
+	pid_t proxy_pid;	/* 0 when not running / reaped */
+	int proxy_pidfd;
+	int proxy_status;	/* wait status once reaped */
+	pid_t drain_pid;	/* copies systemd-socket-activate's stderr */
+	bool ready_seen;	/* READY=1 received */
+	struct harness_vm vms[HARNESS_MAX_VMS];
+	size_t n_vms;
+};
+
+/**
+ * harness_suite_setup(), harness_suite_teardown() - an unchecked fixture
+ * (tcase_add_unchecked_fixture: runs in the test runner, around all
+ * tests): the suite's root directory, $CC_PROXY_IT_ROOT. The teardown
+ * prints the log tails of every test directory left (a failed test's)
+ * and removes the root ($CC_PROXY_IT_KEEP set: keeps it).
+ */
+void harness_suite_setup(void);
+void harness_suite_teardown(void);
+
+/**
+ * harness_new() - a harness with its private directory (in the suite's
+ * root); the mode comes from $CC_PROXY_IT_ACTIVATION ("socket":
+ * HARNESS_ACTIVATED).
+ */
+struct harness *harness_new(void);
+
+/**
+ * harness_free() - kill and reap every child, remove the directory
+ * (unless $CC_PROXY_IT_KEEP is set).
+ * Return: NULL.
+ */
+struct harness *harness_free(struct harness *h);
+
+/**
+ * harness_vm_start() - start a simulated VM named @name (sockets
+ * DIR/NAME.ctl, DIR/NAME.io, DIR/NAME.console) with @dialect and the
+ * extra simvm options in @extra (NULL-terminated, may be NULL); wait
+ * until it listens.
+ */
+struct harness_vm *harness_vm_start(struct harness *h, const char *name,
+				    enum harness_dialect dialect,
+				    const char *const *extra);
+
+/** harness_vm_stop() - SIGKILL the VM and reap it (bounded). */
+void harness_vm_stop(struct harness *h, struct harness_vm *vm);
+
+/**
+ * harness_proxy_start() - start cc-proxy in the harness's mode with
+ * `--wait-timeout 2 -v 3` and the options in @extra (may be NULL); wait
+ * until it is ready.
+ */
+void harness_proxy_start(struct harness *h, const char *const *extra);
+
+/**
+ * harness_proxy_alive() - assert that cc-proxy has not exited.
+ */
+void harness_proxy_alive(struct harness *h);
+
+/**
+ * harness_proxy_settle() - assert cc-proxy is alive and serving: a new
+ * connection's AttachVM for an unknown id gets an error response.
+ */
+void harness_proxy_settle(struct harness *h);
+
+/**
+ * harness_wait_ready() - wait (bounded) for READY=1 on the notify socket
+ * unless seen already. Return: true when it came.
+ */
+bool harness_wait_ready(struct harness *h, int timeout_ms);
+
+/**
+ * harness_wait_exit() - wait up to @timeout_ms for @pid (a child, watched
+ * by @pidfd) to exit. Return: true with *status set, false on timeout.
+ */
+bool harness_wait_exit(pid_t pid, int pidfd, int timeout_ms, int *status);
+
+/**
+ * harness_wait_log() - wait (inotify, bounded) until the proxy's log
+ * holds @needle. In socket-activated mode the log reaches the file through
+ * a drain process, so a line cc-proxy has written may land a bit later.
+ * Return: true when found.
+ */
+bool harness_wait_log(struct harness *h, const char *needle, int timeout_ms);
+
+/** harness_bin() - the path of the build tree binary @name (static buffer). */
+const char *harness_bin(const struct harness *h, const char *name);
+
+/** harness_path() - DIR/@name in a static rotating buffer. */
+const char *harness_path(const struct harness *h, const char *name);
+
+/** harness_dump_logs() - the tail of every log of the test, on stderr. */
+void harness_dump_logs(const struct harness *h);
+
+/** harness_now_ms() - a monotonic clock in milliseconds, for deadlines. */
+long long harness_now_ms(void);
+
+/** harness_left_ms() - milliseconds left until @deadline (>= 0). */
+int harness_left_ms(long long deadline);
