@@ -55,12 +55,34 @@ run_demo() {
 	exec "$top/scripts/demo.sh"
 }
 
+# Check writes its summary ("100%: Checks: N, Failures: F, Errors: E") into
+# each test's log, which automake's harness keeps out of sight: show each
+# suite's line, then the sum over all suites as the last line.
+check_summary() {
+	local log line total=0 failures=0 errors=0 n f e
+	say "Check suites"
+	for log in $(find tests -name '*.log' ! -name test-suite.log | sort); do
+		line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log") || continue
+		line=$(tail -n 1 <<<"$line")
+		printf '%-40s %s\n' "${log%.log}" "$line"
+		n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+		f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+		e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+		total=$((total + n)) failures=$((failures + f)) errors=$((errors + e))
+	done
+	[ "$total" -gt 0 ] || { echo "no Check suite ran" >&2; return 1; }
+	echo "all Check suites:"
+	echo "$(( (total - failures - errors) * 100 / total ))%: Checks: $total, Failures: $failures, Errors: $errors"
+}
+
 run_tests() {
 	say "make check"
-	if ! make -j"$(nproc)" check; then
+	if make -j"$(nproc)" check; then
+		check_summary
+	else
 		# Show the logs of what failed, so CI output says why.
 		for log in $(find . -name '*.log' -newer Makefile); do
-			if grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
+			if grep -qE '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
 				echo "----- $log"
 				tail -n 80 "$log"
 			fi
