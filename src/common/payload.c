@@ -185,6 +185,24 @@ static int get_int(struct json_object *o, const char *cmd, const char *key,
 	return 0;
 }
 
+/*
+ * A container id names a helper: it goes on the helper's argv (where a
+ * single argument is limited to 128 KiB), into its comm and into every
+ * log record. Runtimes use short printable ids (64 hex digits for OCI
+ * runtimes), so anything longer than PAYLOAD_CONTAINER_ID_MAX or holding
+ * a control character is refused at registration.
+ */
+static int check_container_id(const char *cmd, const char *id, char **err)
+{
+	if (strlen(id) > PAYLOAD_CONTAINER_ID_MAX)
+		return fail(err, "%s: containerId longer than %d bytes", cmd,
+			    PAYLOAD_CONTAINER_ID_MAX);
+	for (const unsigned char *c = (const unsigned char *)id; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			return fail(err, "%s: containerId holds a control character", cmd);
+	return 0;
+}
+
 /**
  * payload_parse_register_vm() - RegisterVM {"containerId", "ctlSerial",
  * "ioSerial", "console"?, "numIOStreams"?}.
@@ -202,6 +220,7 @@ int payload_parse_register_vm(const void *buf, size_t len,
 	memset(out, 0, sizeof(*out));
 	if ((r = parse_object(buf, len, cmd, &o, err)) ||
 	    (r = get_string(o, cmd, "containerId", NONEMPTY, &out->container_id, err)) ||
+	    (r = check_container_id(cmd, out->container_id, err)) ||
 	    (r = get_string(o, cmd, "ctlSerial", NONEMPTY, &out->ctl_serial, err)) ||
 	    (r = get_string(o, cmd, "ioSerial", NONEMPTY, &out->io_serial, err)) ||
 	    (r = get_string(o, cmd, "console", OPTIONAL, &out->console, err)) ||

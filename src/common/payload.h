@@ -20,6 +20,8 @@ enum {
 
 /* The most tokens a RegisterVM/AttachVM may ask for at once. */
 #define PAYLOAD_MAX_IO_STREAMS	1024
+/* The longest containerId RegisterVM accepts (it becomes helper argv). */
+#define PAYLOAD_CONTAINER_ID_MAX	1024
 /* The most tokens a Hyper request may carry (the proxy allows 0 or 1 for
  * newcontainer/execcmd, none elsewhere; more is an error either way). */
 #define PAYLOAD_MAX_TOKENS	16

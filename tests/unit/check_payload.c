@@ -109,6 +109,24 @@ START_TEST(test_register_vm)
 	ck_assert_ptr_null(u.reg.console);
 	ck_assert_uint_eq(u.reg.num_io_streams, 0);
 	payload_register_vm_deinit(&u.reg);
+	/* the longest container id is accepted, one byte more is not */
+	for (size_t n = PAYLOAD_CONTAINER_ID_MAX; n <= PAYLOAD_CONTAINER_ID_MAX + 1; n++) {
+		char doc[PAYLOAD_CONTAINER_ID_MAX + 64], *err = NULL;
+		int r;
+
+		snprintf(doc, sizeof(doc), "{\"containerId\":\"%0*d\",\"ctlSerial\":\"a\",\"ioSerial\":\"b\"}",
+			 (int)n, 7);
+		r = payload_parse_register_vm(doc, strlen(doc), &u.reg, &err);
+		if (n == PAYLOAD_CONTAINER_ID_MAX) {
+			ck_assert_int_eq(r, 0);
+			ck_assert_uint_eq(strlen(u.reg.container_id), n);
+		} else {
+			ck_assert_int_eq(r, PAYLOAD_E_INVALID);
+			ck_assert_str_eq(err, "RegisterVM: containerId longer than 1024 bytes");
+		}
+		payload_register_vm_deinit(&u.reg);
+		free(err);
+	}
 }
 END_TEST
 
@@ -266,6 +284,8 @@ static const struct {
 	  "UTF-8, nothing after the object, nesting at most 64)" },
 	/* missing, empty, wrong type */
 	{ K_REGISTER, "{\"ctlSerial\":\"a\",\"ioSerial\":\"b\"}", "RegisterVM: missing containerId" },
+	{ K_REGISTER, "{\"containerId\":\"a\\nb\",\"ctlSerial\":\"a\",\"ioSerial\":\"b\"}",
+	  "RegisterVM: containerId holds a control character" },
 	{ K_REGISTER, "{\"containerId\":null,\"ctlSerial\":\"a\",\"ioSerial\":\"b\"}",
 	  "RegisterVM: missing containerId" },
 	{ K_REGISTER, "{\"containerId\":\"c\",\"ioSerial\":\"b\"}", "RegisterVM: missing ctlSerial" },
