@@ -36,6 +36,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 
 /* Byte offsets of the header fields. */
@@ -76,25 +77,6 @@ static const char *const frame_notification_names[FRAME_NOTIFY_COUNT] = {
 	[FRAME_NOTIFY_PROCESS_EXITED] = "ProcessExited",
 };
 
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static int frame_invalid(const char **why, const char *reason)
 {
 	if (why)
@@ -110,7 +92,7 @@ static int frame_check_header(const uint8_t *h, size_t have,
 			      uint32_t max_payload, const char **why)
 {
 	if (have > FRAME_OFF_VERSION + 1 &&
-	    get_be16(h + FRAME_OFF_VERSION) != FRAME_VERSION)
+	    bytes_get_be16(h + FRAME_OFF_VERSION) != FRAME_VERSION)
 		return frame_invalid(why, "unsupported protocol version");
 	if (have > FRAME_OFF_HLEN && h[FRAME_OFF_HLEN] < FRAME_HEADER_SIZE / 4)
 		return frame_invalid(why, "header length below 3 words");
@@ -120,7 +102,7 @@ static int frame_check_header(const uint8_t *h, size_t have,
 	/* Before any allocation, and before waiting for the payload: a peer
 	 * announcing 4 GiB must not make us buffer or reserve anything. */
 	if (have >= FRAME_HEADER_SIZE &&
-	    get_be32(h + FRAME_OFF_LEN) > max_payload)
+	    bytes_get_be32(h + FRAME_OFF_LEN) > max_payload)
 		return frame_invalid(why, "payload length over the maximum");
 	return 0;
 }
@@ -147,7 +129,7 @@ int frame_decode(struct evbuffer *in, uint32_t max_payload, struct frame *f,
 		return FRAME_E_INCOMPLETE;
 
 	hdr_len = (size_t)h[FRAME_OFF_HLEN] * 4;
-	len = get_be32(h + FRAME_OFF_LEN);
+	len = bytes_get_be32(h + FRAME_OFF_LEN);
 	/* hdr_len <= 1020 and len < 2^32: no overflow in 64 bits. Wait for
 	 * the whole frame, so that nothing is drained on INCOMPLETE. */
 	if ((uint64_t)have < (uint64_t)hdr_len + len)
@@ -234,7 +216,7 @@ int frame_encode(struct evbuffer *out, uint8_t type, uint8_t flags,
 	p[3] = p[4] = p[5] = 0;		/* reserved */
 	p[FRAME_OFF_TYPE] = (uint8_t)(flags | type);
 	p[FRAME_OFF_OPCODE] = opcode;
-	put_be32(p + FRAME_OFF_LEN, (uint32_t)len);
+	bytes_put_be32(p + FRAME_OFF_LEN, (uint32_t)len);
 	if (len)
 		memcpy(p + FRAME_HEADER_SIZE, payload, len);
 	v.iov_len = FRAME_HEADER_SIZE + len;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 
 /* Data bytes per io message sent to the agent. */
@@ -64,31 +65,6 @@ static const struct hyper_name hyper_names[] = {
 	{ HYPER_REMOVECONTAINER, "removecontainer", true },
 	{ HYPER_PROCESSASYNCEVENT, "processasyncevent", false },
 };
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
 
 static int hyper_invalid(const char **why, const char *reason)
 {
@@ -128,7 +104,7 @@ int hyper_ctl_decode(struct evbuffer *in, size_t max_total,
 		return HYPER_E_INCOMPLETE;
 	if (evbuffer_copyout(in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
 		return -ENOMEM;
-	total = get_be32(h + 4);
+	total = bytes_get_be32(h + 4);
 	/* Judged before waiting for, or allocating, anything more. */
 	if (total < HYPER_CTL_HEADER_SIZE)
 		return hyper_invalid(why, "ctl message length below its header");
@@ -152,7 +128,7 @@ int hyper_ctl_decode(struct evbuffer *in, size_t max_total,
 	} else if (evbuffer_drain(in, HYPER_CTL_HEADER_SIZE) < 0) {
 		return -EIO;
 	}
-	m->code = get_be32(h);
+	m->code = bytes_get_be32(h);
 	m->payload_len = len;
 	m->payload = payload;
 	return 0;
@@ -182,8 +158,8 @@ int hyper_ctl_encode(struct evbuffer *out, uint32_t code,
 				   &v, 1) != 1)
 		return -ENOMEM;
 	p = v.iov_base;
-	put_be32(p, code);
-	put_be32(p + 4, (uint32_t)(HYPER_CTL_HEADER_SIZE + len));
+	bytes_put_be32(p, code);
+	bytes_put_be32(p + 4, (uint32_t)(HYPER_CTL_HEADER_SIZE + len));
 	if (len)
 		memcpy(p + HYPER_CTL_HEADER_SIZE, payload, len);
 	v.iov_len = HYPER_CTL_HEADER_SIZE + len;
@@ -196,7 +172,7 @@ int hyper_ctl_encode_next(struct evbuffer *out, uint32_t n)
 {
 	uint8_t count[4];
 
-	put_be32(count, n);
+	bytes_put_be32(count, n);
 	return hyper_ctl_encode(out, HYPER_NEXT, count, sizeof(count));
 }
 
@@ -205,7 +181,7 @@ int hyper_next_count(const struct hyper_ctl_msg *m, uint32_t *n)
 {
 	if (m->code != HYPER_NEXT || m->payload_len != 4 || !m->payload)
 		return HYPER_E_INVALID;
-	*n = get_be32(m->payload);
+	*n = bytes_get_be32(m->payload);
 	return 0;
 }
 
@@ -220,7 +196,7 @@ int hyper_io_peek(struct evbuffer *in, size_t max_total, uint64_t *seq,
 		return HYPER_E_INCOMPLETE;
 	if (evbuffer_copyout(in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
 		return -ENOMEM;
-	total = get_be32(h + 8);
+	total = bytes_get_be32(h + 8);
 	/* Judged before the data is awaited: an agent announcing more than
 	 * it may send loses the channel at once. */
 	if (total < HYPER_IO_HEADER_SIZE)
@@ -229,7 +205,7 @@ int hyper_io_peek(struct evbuffer *in, size_t max_total, uint64_t *seq,
 		return hyper_invalid(why, "io message length over the maximum");
 	if (have < total)
 		return HYPER_E_INCOMPLETE;
-	*seq = get_be64(h);
+	*seq = bytes_get_be64(h);
 	*data_len = total - HYPER_IO_HEADER_SIZE;
 	return 0;
 }
@@ -262,8 +238,8 @@ static size_t hyper_io_reserve(struct evbuffer *out, size_t len,
 /* Write the io message header for @n data bytes on @seq at @p. */
 static void hyper_io_header(uint8_t *p, uint64_t seq, size_t n)
 {
-	put_be64(p, seq);
-	put_be32(p + 8, (uint32_t)(HYPER_IO_HEADER_SIZE + n));
+	bytes_put_be64(p, seq);
+	bytes_put_be32(p + 8, (uint32_t)(HYPER_IO_HEADER_SIZE + n));
 }
 
 int hyper_io_encode(struct evbuffer *out, uint64_t seq, const void *data,
