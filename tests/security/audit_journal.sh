@@ -2,23 +2,10 @@
 # The audit trail reaches a real journal: a private systemd-journald (in a
 # private mount namespace, so the host's journal is untouched) receives one
 # record per lifecycle event, each with its MESSAGE_ID and fields.
-if [ -z "${CC_IN_NAMESPACE:-}" ]; then
-	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for a private mount namespace and journald"; exit 77; }
-	command -v unshare >/dev/null || { echo "SKIP: unshare(1) missing"; exit 77; }
-	[ -x /lib/systemd/systemd-journald ] || { echo "SKIP: systemd-journald missing"; exit 77; }
-	CC_IN_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+CC_NEED_JOURNAL=1
 . "$(dirname "$0")/lib.sh"
 
-# journald's sockets and runtime journal, private to this namespace.
-for d in /run/systemd /run/log /var/log/journal; do
-	mkdir -p "$d"
-	mount -t tmpfs -o mode=0755 tmpfs "$d"
-done
-mkdir -p /run/systemd/journal /run/log/journal
-/lib/systemd/systemd-journald 2>"$T/journald.log" &
-PIDS+=($!)
-wait_until 10 test -S /run/systemd/journal/socket || fail "journald did not start"
+start_journald
 
 start_vm vm1
 start_vm vm2
@@ -35,14 +22,11 @@ ctl unregister vm2
 kill "$VM_PID_vm2"   # the VM goes away: its helper stops
 kill "$VM_PID_vm1"
 
-J=(journalctl --directory /run/log/journal --no-pager -o json)
 have() { # have MESSAGE_ID FIELD=VALUE...: is there such a record?
 	local id=$1
 	shift
 	"${J[@]}" "MESSAGE_ID=$id" "$@" 2>/dev/null | grep -q .
 }
-MSG=$S/src/common/msgid.h
-id_of() { awk -v n="$1" '$2 == n { gsub(/"/, "", $3); print $3 }' "$MSG"; }
 
 check() { # check NAME FIELD=VALUE...
 	local name=$1 id

@@ -2,7 +2,18 @@
 # the simulated VM, the proxy (socket-activated, so readiness is the
 # "Listening on" line of systemd-socket-activate, not a sleep), bounded
 # waits, and cleanup that leaves nothing behind.
+#
+# A test that sets CC_NEED_JOURNAL=1 before sourcing this file runs in a
+# private mount namespace with its own systemd-journald (root only; it is
+# skipped otherwise), so the host's journal is never touched.
 set -euo pipefail
+
+if [ "${CC_NEED_JOURNAL:-}" = 1 ] && [ -z "${CC_IN_NAMESPACE:-}" ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for a private mount namespace and journald"; exit 77; }
+	command -v unshare >/dev/null || { echo "SKIP: unshare(1) missing"; exit 77; }
+	[ -x /lib/systemd/systemd-journald ] || { echo "SKIP: systemd-journald missing"; exit 77; }
+	CC_IN_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$@"
+fi
 
 B=${CC_PROXY_BUILDDIR:?run through make check}
 S=${CC_PROXY_SRCDIR:?run through make check}
@@ -82,3 +93,21 @@ helper_pid() { # the pid of NAME's helper: a child of our master, by its argv
 status_field() { # status_field PID Field
 	awk -v f="$2:" '$1 == f { print $2; exit }' "/proc/$1/status"
 }
+
+# start_journald: journald's sockets and runtime journal on tmpfs, private
+# to this namespace; J is the journalctl command that reads it.
+start_journald() {
+	local d
+	for d in /run/systemd /run/log /var/log/journal; do
+		mkdir -p "$d"
+		mount -t tmpfs -o mode=0755 tmpfs "$d"
+	done
+	mkdir -p /run/systemd/journal /run/log/journal
+	/lib/systemd/systemd-journald 2>"$T/journald.log" &
+	PIDS+=($!)
+	wait_until 10 test -S /run/systemd/journal/socket || fail "journald did not start"
+	J=(journalctl --directory /run/log/journal --no-pager -o json)
+}
+
+# id_of NAME: the MESSAGE_ID msgid.h defines as NAME.
+id_of() { awk -v n="$1" '$2 == n { gsub(/"/, "", $3); print $3 }' "$S/src/common/msgid.h"; }

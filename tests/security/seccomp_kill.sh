@@ -4,21 +4,10 @@
 # journal, and another VM's process keeps running to its own exit status.
 # The violation is triggered through the test-hooks build of the helper
 # (cc-proxy-vmhelper-testhooks, -DCC_PROXY_TEST_HOOKS, never installed).
-if [ -z "${CC_IN_NAMESPACE:-}" ]; then
-	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for a private mount namespace and journald"; exit 77; }
-	[ -x /lib/systemd/systemd-journald ] || { echo "SKIP: systemd-journald missing"; exit 77; }
-	CC_IN_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$@"
-fi
+CC_NEED_JOURNAL=1
 . "$(dirname "$0")/lib.sh"
 
-for d in /run/systemd /run/log /var/log/journal; do
-	mkdir -p "$d"
-	mount -t tmpfs -o mode=0755 tmpfs "$d"
-done
-mkdir -p /run/systemd/journal /run/log/journal
-/lib/systemd/systemd-journald 2>"$T/journald.log" &
-PIDS+=($!)
-wait_until 10 test -S /run/systemd/journal/socket || fail "journald did not start"
+start_journald
 
 start_vm vm1
 start_vm vm2
@@ -53,12 +42,11 @@ wait "$exec_pid" && rc=0 || rc=$?
 grep -qx "got hello" "$T/vm2.out" || fail "vm2's output: $(cat "$T/vm2.out")"
 ok "vm2's process kept running and exited with 5"
 
-ID=$(awk '$2 == "MSGID_HELPER_STOPPED" { gsub(/"/, "", $3); print $3 }' "$S/src/common/msgid.h")
+ID=$(id_of MSGID_HELPER_STOPPED)
 stopped() {
-	journalctl --directory /run/log/journal --no-pager -o json \
-		"MESSAGE_ID=$ID" CC_CONTAINER_ID=vm1 2>/dev/null | grep -q 'seccomp violation'
+	"${J[@]}" "MESSAGE_ID=$ID" CC_CONTAINER_ID=vm1 2>/dev/null | grep -q 'seccomp violation'
 }
 wait_until 10 stopped || fail "no 'helper stopped ... seccomp violation' record for vm1"
-journalctl --directory /run/log/journal --no-pager -o json "MESSAGE_ID=$ID" CC_CONTAINER_ID=vm1 |
+"${J[@]}" "MESSAGE_ID=$ID" CC_CONTAINER_ID=vm1 |
 	grep -q "\"CC_HELPER_PID\":\"$victim\"" || fail "the record does not name helper $victim"
 ok "journal: helper stopped, seccomp violation, container vm1, pid $victim"
