@@ -210,6 +210,7 @@ static char *cmd_hyper_json(const char *name, const char *data, char **why)
 	struct json_object *v;
 	const char *ns;
 	char *out = NULL;
+	size_t end;
 	int r;
 
 	*why = NULL;
@@ -225,8 +226,12 @@ static char *cmd_hyper_json(const char *name, const char *data, char **why)
 	if (!tok)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	v = json_tokener_parse_ex(tok, data, (int)strlen(data));
-	if (!v || json_tokener_get_parse_end(tok) != strlen(data)) {
+	/* The terminating NUL too: it ends a bare number such as "12". */
+	v = json_tokener_parse_ex(tok, data, (int)strlen(data) + 1);
+	end = json_tokener_get_parse_end(tok);
+	if (end > strlen(data))		/* it consumed the NUL */
+		end = strlen(data);
+	if (!v || data[end + strspn(data + end, " \t\r\n")]) {
 		enum json_tokener_error e = json_tokener_get_error(tok);
 
 		r = asprintf(why, "the data is not one JSON value: %s",

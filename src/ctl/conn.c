@@ -249,8 +249,13 @@ static void conn_on_timeout(evutil_socket_t fd, short what, void *arg)
 	conn_answer_head(c, &a);
 }
 
-/* A blocking connect (AF_UNIX answers at once), then non-blocking use. */
-static int conn_connect(const char *path, char **err)
+/*
+ * A blocking connect, then non-blocking use. AF_UNIX answers at once,
+ * unless the listener's backlog is full (a proxy that stopped
+ * accepting): SO_SNDTIMEO bounds that wait by @timeout.
+ */
+static int conn_connect(const char *path, const struct timeval *timeout,
+			char **err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
@@ -265,12 +270,19 @@ static int conn_connect(const char *path, char **err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (timeout && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, timeout,
+				  sizeof(*timeout)) < 0)
+		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		bool hint = e == ENOENT || e == ECONNREFUSED;
 
-		r = asprintf(err, "cannot connect to %s: %s%s", path, strerror(e),
-			     hint ? " (is cc-proxy running?)" : "");
+		if (e == EAGAIN || e == EINPROGRESS)
+			r = asprintf(err, "cannot connect to %s: it accepts no "
+				     "connection (is cc-proxy stuck?)", path);
+		else
+			r = asprintf(err, "cannot connect to %s: %s%s", path,
+				     strerror(e), hint ? " (is cc-proxy running?)" : "");
 		*err = r < 0 ? NULL : *err;
 		return -e;
 	}
@@ -287,7 +299,7 @@ int conn_open(struct conn **out, struct event_base *base, const char *path,
 	int fd;
 
 	*err = NULL;
-	fd = conn_connect(path, err);
+	fd = conn_connect(path, timeout, err);
 	if (fd < 0) {
 		if (!*err && asprintf(err, "cannot connect to %s: %s", path,
 				      strerror(-fd)) < 0)

@@ -75,11 +75,3 @@ int cmd_hyper(struct ctl *ctl, const struct ctl_request *req);
  * CTL_EXIT_EXEC_FAILURE.
  */
 int exec_run(struct ctl *ctl, const struct ctl_exec *x);
-
-/**
- * exec_build_data() - the execcmd data for @x: {"container", "process":
- * {"terminal", "args", "envs"?, "workdir"?}}, in that key order.
- * Return: malloc'd JSON text, or NULL (*err set, or ENOMEM) for a bad
- * -e argument.
- */
-char *exec_build_data(const struct ctl_exec *x, const char **err);

@@ -363,6 +363,61 @@ static void exec_on_started(struct conn *c, const struct conn_answer *a, void *c
 	exec_stdin_schedule(e);
 }
 
+/*
+ * The execcmd data for @x: {"container", "process": {"terminal", "args",
+ * "envs"?, "workdir"?}}, in that key order. Return: malloc'd JSON text,
+ * or NULL (*err set for a bad -e argument, else out of memory).
+ */
+static char *exec_build_data(const struct ctl_exec *x, const char **err)
+{
+	_cleanup_json_ struct json_object *d = json_object_new_object();
+	struct json_object *p = json_object_new_object();
+	struct json_object *args = json_object_new_array();
+	struct json_object *envs = x->n_envs ? json_object_new_array() : NULL;
+	const char *s;
+	int r = 0;
+
+	*err = NULL;
+	/* Owned by @d as soon as they are added; free the rest on failure. */
+	if (!d || !p || !args || (x->n_envs && !envs)) {
+		json_object_put(p);
+		json_object_put(args);
+		json_object_put(envs);
+		return NULL;
+	}
+	r |= json_object_object_add(d, "container", json_object_new_string(x->container));
+	r |= json_object_object_add(d, "process", p);
+	r |= json_object_object_add(p, "terminal", json_object_new_boolean(x->tty));
+	r |= json_object_object_add(p, "args", args);
+	for (int i = 0; i < x->argc; i++)
+		r |= json_object_array_add(args, json_object_new_string(x->argv[i]));
+	if (envs) {
+		r |= json_object_object_add(p, "envs", envs);
+		for (size_t i = 0; i < x->n_envs; i++) {
+			const char *eq = strchr(x->envs[i], '=');
+			struct json_object *kv = json_object_new_object();
+
+			if (!eq || eq == x->envs[i]) {
+				*err = "-e wants KEY=VALUE";
+				json_object_put(kv);
+				return NULL;
+			}
+			r |= json_object_array_add(envs, kv);
+			r |= json_object_object_add(kv, "env",
+				json_object_new_string_len(x->envs[i], (int)(eq - x->envs[i])));
+			r |= json_object_object_add(kv, "value", json_object_new_string(eq + 1));
+		}
+	}
+	if (x->workdir)
+		r |= json_object_object_add(p, "workdir", json_object_new_string(x->workdir));
+	if (r)
+		return NULL;
+	/* json-c keeps insertion order; '/' stays unescaped for the agent. */
+	s = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	return s ? strdup(s) : NULL;
+}
+
 static void exec_on_shim_connected(struct conn *c, const struct conn_answer *a,
 				   void *ctx)
 {
@@ -454,56 +509,6 @@ static void exec_runtime_on_close(struct conn *c, const char *why, void *ctx)
 {
 	/* Pending commands got the failure; once the process runs the
 	 * runtime connection is not needed any more. */
-}
-
-char *exec_build_data(const struct ctl_exec *x, const char **err)
-{
-	_cleanup_json_ struct json_object *d = json_object_new_object();
-	struct json_object *p = json_object_new_object();
-	struct json_object *args = json_object_new_array();
-	struct json_object *envs = x->n_envs ? json_object_new_array() : NULL;
-	const char *s;
-	int r = 0;
-
-	*err = NULL;
-	/* Owned by @d as soon as they are added; free the rest on failure. */
-	if (!d || !p || !args || (x->n_envs && !envs)) {
-		json_object_put(p);
-		json_object_put(args);
-		json_object_put(envs);
-		return NULL;
-	}
-	r |= json_object_object_add(d, "container", json_object_new_string(x->container));
-	r |= json_object_object_add(d, "process", p);
-	r |= json_object_object_add(p, "terminal", json_object_new_boolean(x->tty));
-	r |= json_object_object_add(p, "args", args);
-	for (int i = 0; i < x->argc; i++)
-		r |= json_object_array_add(args, json_object_new_string(x->argv[i]));
-	if (envs) {
-		r |= json_object_object_add(p, "envs", envs);
-		for (size_t i = 0; i < x->n_envs; i++) {
-			const char *eq = strchr(x->envs[i], '=');
-			struct json_object *kv = json_object_new_object();
-
-			if (!eq || eq == x->envs[i]) {
-				*err = "-e wants KEY=VALUE";
-				json_object_put(kv);
-				return NULL;
-			}
-			r |= json_object_array_add(envs, kv);
-			r |= json_object_object_add(kv, "env",
-				json_object_new_string_len(x->envs[i], (int)(eq - x->envs[i])));
-			r |= json_object_object_add(kv, "value", json_object_new_string(eq + 1));
-		}
-	}
-	if (x->workdir)
-		r |= json_object_object_add(p, "workdir", json_object_new_string(x->workdir));
-	if (r)
-		return NULL;
-	/* json-c keeps insertion order; '/' stays unescaped for the agent. */
-	s = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN |
-					   JSON_C_TO_STRING_NOSLASHESCAPE);
-	return s ? strdup(s) : NULL;
 }
 
 int exec_run(struct ctl *ctl, const struct ctl_exec *x)

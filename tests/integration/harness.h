@@ -150,8 +150,29 @@ const char *harness_bin(const struct harness *h, const char *name);
 /** harness_path() - DIR/@name in a static rotating buffer. */
 const char *harness_path(const struct harness *h, const char *name);
 
+/* ---- shared by the harness's own files (harness.c, harness_proxy.c) ---- */
+
+/**
+ * harness_spawn() - fork + exec @argv with stdin /dev/null, stdout and
+ * stderr to the file @log (or to @err_fd when >= 0), @pass_fd as fd 3
+ * (when >= 0), the environment changes in @envs ("K=V" sets, "K" unsets;
+ * NULL-terminated, may be NULL). The child dies with the test
+ * (PR_SET_PDEATHSIG) and inherits no other fd. Return: its pid.
+ */
+pid_t harness_spawn(const char *const *argv, const char *log, int err_fd,
+		    int pass_fd, const char *const *envs);
+
+/** harness_pidfd_open() - a close-on-exec pidfd for @pid (asserts). */
+int harness_pidfd_open(pid_t pid);
+
+/** harness_log_tail() - the last 4 KiB of the file @path on stderr. */
+void harness_log_tail(const char *path);
+
 /** harness_dump_logs() - the tail of every log of the test, on stderr. */
 void harness_dump_logs(const struct harness *h);
+
+/** harness_trace() - a timestamped line on stderr when $CC_PROXY_IT_TRACE is set. */
+void harness_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** harness_now_ms() - a monotonic clock in milliseconds, for deadlines. */
 long long harness_now_ms(void);

@@ -1,7 +1,8 @@
 #!/bin/sh
-# The protocol and exec suites again, with cc-proxy started the way
-# systemd starts it: `systemd-socket-activate -l PATH cc-proxy ...` binds
-# the socket and execs cc-proxy on the first connection (LISTEN_FDS=1).
+# The protocol, robustness, exec and shim suites again, with cc-proxy
+# started the way systemd starts it: `systemd-socket-activate -l PATH
+# cc-proxy ...` binds the socket and execs cc-proxy on the first
+# connection (LISTEN_FDS=1).
 # The harness reads CC_PROXY_IT_ACTIVATION (tests/integration/harness.h).
 set -u
 B=${CC_PROXY_BUILDDIR:?run through make check}
@@ -12,7 +13,7 @@ fi
 CC_PROXY_IT_ACTIVATION=socket
 export CC_PROXY_IT_ACTIVATION
 rc=0
-for t in check_protocol check_exec; do
+for t in check_protocol check_robustness check_exec check_shim; do
 	echo "== $t (socket-activated)"
 	"$B/tests/integration/$t" || rc=1
 done

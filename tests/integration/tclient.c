@@ -295,6 +295,31 @@ struct json_object *tclient_register(struct tclient *c, struct harness *h,
 	return answer;
 }
 
+struct tclient *tclient_attach(struct harness *h, const char *id)
+{
+	struct tclient *c = tclient_connect(h, "attached");
+	char json[256];
+
+	snprintf(json, sizeof(json), "{\"containerId\":\"%s\"}", id);
+	json_object_put(tclient_call(c, FRAME_CMD_ATTACH_VM, json));
+	return c;
+}
+
+void tclient_ping_ok(struct tclient *c)
+{
+	json_object_put(tclient_call(c, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}"));
+}
+
+void tclient_expect_unknown_vm(struct harness *h, const char *id)
+{
+	struct tclient *c = tclient_connect(h, "probe");
+	char json[256];
+
+	snprintf(json, sizeof(json), "{\"containerId\":\"%s\"}", id);
+	free(tclient_call_error(c, FRAME_CMD_ATTACH_VM, json));
+	tclient_free(c);
+}
+
 const char *tclient_token(struct json_object *answer, size_t i)
 {
 	struct json_object *io, *tokens;

@@ -98,6 +98,15 @@ struct json_object *tclient_register(struct tclient *c, struct harness *h,
 void tclient_check_io_answer(struct harness *h, struct json_object *answer,
 			     int ntokens);
 
+/** tclient_attach() - a new connection attached to VM @id (AttachVM, no tokens). */
+struct tclient *tclient_attach(struct harness *h, const char *id);
+
+/** tclient_ping_ok() - Hyper ping on @c (attached) succeeds. */
+void tclient_ping_ok(struct tclient *c);
+
+/** tclient_expect_unknown_vm() - a new connection's AttachVM @id fails. */
+void tclient_expect_unknown_vm(struct harness *h, const char *id);
+
 /** tclient_token() - token @i of a RegisterVM/AttachVM answer. */
 const char *tclient_token(struct json_object *answer, size_t i);
 

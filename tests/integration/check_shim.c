@@ -1,0 +1,408 @@
+/*
+ * check_shim.c - shim sessions through the proxy: reconnecting with the
+ * same token, DisconnectShim, Signal (invalid ones, SIGKILL/SIGTERM for a
+ * process never started, killcontainer for a newcontainer process),
+ * concurrent execcmds without process ids, the wait for the shim before
+ * execcmd (and its timeout), and a slow shim that stalls only its own VM
+ * (PROTOCOL.md part 1, "ConnectShim", "DisconnectShim", "Signal").
+ *
+ * Most tests loop over the agent dialects (texec.h, TEXEC_DIALECTS).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tclient.h"
+#include "texec.h"
+
+static struct harness *h;
+static struct texec x;
+
+static void setup(void)
+{
+	h = harness_new();
+	x = (struct texec){ .h = h };
+	harness_proxy_start(h, NULL);
+}
+
+static void teardown(void)
+{
+	texec_deinit(&x);
+	harness_proxy_settle(h);
+	h = harness_free(h);
+}
+
+/* A shim that drops without DisconnectShim: a new one takes over with the
+ * same token and gets the rest. The token is freed by the helper, so the
+ * new ConnectShim is retried (bounded round trips) while still claimed. */
+START_TEST(test_exec_shim_reconnect)
+{
+	struct tclient *shim, *shim2;
+	struct tclient_output o;
+	char json[128];
+	long long deadline;
+
+	texec_vm_up(&x, _i, 1, NULL);
+	shim = texec_shim(&x, texec_token(&x, 0));
+	texec_sh(&x, texec_token(&x, 0), false, "read x; echo \"first $x\"; read y; echo \"second $y\"; exit 7");
+	tclient_send_stdin(shim, "a\n", 2);
+	tclient_output_init(&o);
+	/* The first line reaches the first shim... */
+	while (evbuffer_get_length(o.out) < 8) {
+		struct frame f;
+
+		tclient_next_frame(shim, &f);
+		ck_assert_int_eq(f.type, FRAME_TYPE_STREAM);
+		evbuffer_add(f.opcode == FRAME_STREAM_STDOUT ? o.out : o.err,
+			     f.payload, f.payload_len);
+		frame_deinit(&f);
+	}
+	texec_expect_str(o.out, "first a\n");
+	tclient_free(shim);
+	tclient_output_deinit(&o);
+
+	/* ...the rest to its successor. */
+	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", texec_token(&x, 0));
+	shim2 = tclient_connect(h, "shim2");
+	deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	for (;;) {
+		struct frame f;
+
+		tclient_send_command(shim2, FRAME_CMD_CONNECT_SHIM, json);
+		tclient_next_frame(shim2, &f);
+		ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
+		ck_assert_int_eq(f.opcode, FRAME_CMD_CONNECT_SHIM);
+		if (!(f.flags & FRAME_FLAG_ERROR)) {
+			frame_deinit(&f);
+			break;
+		}
+		frame_deinit(&f);
+		ck_assert_msg(harness_left_ms(deadline) > 0,
+			      "the token never became claimable again");
+	}
+	tclient_send_stdin(shim2, "b\n", 2);
+	tclient_output_init(&o);
+	texec_finish(shim2, &o);
+	texec_expect_str(o.out, "second b\n");
+	ck_assert_int_eq(o.status, 7);
+	tclient_output_deinit(&o);
+	tclient_free(shim2);
+}
+END_TEST
+
+/* DisconnectShim releases the session and its token, and closes. */
+START_TEST(test_exec_disconnect_shim)
+{
+	struct tclient *shim, *again;
+	struct tclient_output o;
+	struct frame f;
+	char json[128];
+	int r;
+
+	texec_vm_up(&x, _i, 1, NULL);
+	shim = texec_shim(&x, texec_token(&x, 0));
+	texec_sh(&x, texec_token(&x, 0), false, "echo bye");
+	tclient_output_init(&o);
+	tclient_collect(shim, &o, HARNESS_WAIT_MS);
+	ck_assert_int_eq(o.status, 0);
+	tclient_send_command(shim, FRAME_CMD_DISCONNECT_SHIM, "{}");
+	/* An answer (if any) is a success; then the connection closes. */
+	r = tclient_read_frame(shim, &f, HARNESS_WAIT_MS);
+	if (r == 0) {
+		ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
+		ck_assert_int_eq(f.opcode, FRAME_CMD_DISCONNECT_SHIM);
+		ck_assert_int_eq(f.flags, 0);
+		frame_deinit(&f);
+		tclient_expect_eof(shim);
+	} else {
+		ck_assert_msg(r == TCLIENT_EOF || r == -ECONNRESET,
+			      "DisconnectShim: neither answer nor close: %s", strerror(-r));
+	}
+	/* The token is gone for good. */
+	again = tclient_connect(h, "again");
+	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", texec_token(&x, 0));
+	free(tclient_call_error(again, FRAME_CMD_CONNECT_SHIM, json));
+	tclient_output_deinit(&o);
+	tclient_free(again);
+	tclient_free(shim);
+}
+END_TEST
+
+/* Signals the proxy must refuse, on a shim whose process runs. */
+static const char *const bad_signals[] = {
+	"{\"signalNumber\":31}",
+	"{\"signalNumber\":-1}",
+	"{\"signalNumber\":28}",
+	"{\"signalNumber\":28,\"columns\":80}",
+	"{\"signalNumber\":28,\"columns\":0,\"rows\":24}",
+	"{\"signalNumber\":15,\"columns\":80,\"rows\":24}",
+	"{\"signalNumber\":2,\"rows\":24}",
+	"{\"signalNumber\":\"15\"}",
+	"{}",
+	/* valid, but an execcmd process has no container id to signal */
+	"{\"signalNumber\":10}",
+};
+
+START_TEST(test_exec_invalid_signals)
+{
+	struct tclient *shim;
+	struct tclient_output o;
+
+	texec_vm_up(&x, 0, 1, NULL);
+	shim = texec_shim(&x, texec_token(&x, 0));
+	texec_sh(&x, texec_token(&x, 0), false, "read x; echo \"still $x\"; exit 6");
+	for (size_t i = 0; i < ARRAY_LEN(bad_signals); i++)
+		free(tclient_call_error(shim, FRAME_CMD_SIGNAL, bad_signals[i]));
+	/* The session is unharmed. */
+	tclient_send_stdin(shim, "here\n", 5);
+	tclient_output_init(&o);
+	texec_finish(shim, &o);
+	texec_expect_str(o.out, "still here\n");
+	ck_assert_int_eq(o.status, 6);
+	tclient_output_deinit(&o);
+	tclient_free(shim);
+}
+END_TEST
+
+/* SIGKILL/SIGTERM for a session whose process never started:
+ * ProcessExited(0), so the shim can exit. */
+START_TEST(test_exec_kill_never_started)
+{
+	struct tclient *shim;
+	struct tclient_output o;
+	bool answered = false;
+	char json[48];
+
+	texec_vm_up(&x, 0, 1, NULL);
+	shim = texec_shim(&x, texec_token(&x, 0));
+	snprintf(json, sizeof(json), "{\"signalNumber\":%d}", _i ? SIGTERM : SIGKILL);
+	tclient_send_command(shim, FRAME_CMD_SIGNAL, json);
+	tclient_output_init(&o);
+	while (!answered || o.n_exited == 0) {
+		struct frame f;
+
+		tclient_next_frame(shim, &f);
+		if (f.type == FRAME_TYPE_RESPONSE) {
+			ck_assert_int_eq(f.opcode, FRAME_CMD_SIGNAL);
+			ck_assert(!answered);
+			answered = true;
+		} else {
+			ck_assert_int_eq(f.type, FRAME_TYPE_NOTIFICATION);
+			ck_assert_int_eq(f.opcode, FRAME_NOTIFY_PROCESS_EXITED);
+			ck_assert_int_eq(f.payload_len, 1);
+			ck_assert_int_eq(f.payload[0], 0);
+			o.n_exited++;
+		}
+		frame_deinit(&f);
+	}
+	tclient_settle(shim, &o);
+	ck_assert_uint_eq(o.n_exited, 1);
+	tclient_output_deinit(&o);
+	tclient_free(shim);
+}
+END_TEST
+
+/* Two concurrent execcmds without process.id: each its own status (the
+ * proxy gives each a unique id; hyperstart needs one). */
+START_TEST(test_exec_concurrent_without_id)
+{
+	struct tclient *a, *b;
+	struct tclient_output oa, ob;
+
+	texec_vm_up(&x, _i, 2, NULL);
+	a = texec_shim(&x, texec_token(&x, 0));
+	b = texec_shim(&x, texec_token(&x, 1));
+	texec_sh(&x, texec_token(&x, 0), false, "read x; echo \"a $x\"; exit 11");
+	texec_sh(&x, texec_token(&x, 1), false, "read x; echo \"b $x\"; exit 22");
+	/* Both run; b ends first. */
+	tclient_send_stdin(b, "one\n", 4);
+	tclient_output_init(&ob);
+	texec_finish(b, &ob);
+	tclient_send_stdin(a, "two\n", 4);
+	tclient_output_init(&oa);
+	texec_finish(a, &oa);
+	texec_expect_str(ob.out, "b one\n");
+	ck_assert_int_eq(ob.status, 22);
+	texec_expect_str(oa.out, "a two\n");
+	ck_assert_int_eq(oa.status, 11);
+	tclient_output_deinit(&oa);
+	tclient_output_deinit(&ob);
+	tclient_free(a);
+	tclient_free(b);
+}
+END_TEST
+
+/* newcontainer's process; a signal becomes killcontainer for it. */
+START_TEST(test_exec_newcontainer_signal)
+{
+	struct tclient *shim;
+	struct tclient_output o;
+	char *req;
+	bool answered = false;
+
+	texec_vm_up(&x, _i, 1, NULL);
+	shim = texec_shim(&x, texec_token(&x, 0));
+	req = texec_hyper_sh("newcontainer", texec_token(&x, 0), false, "c1", "echo started; exec sleep 30");
+	json_object_put(tclient_call(x.rt, FRAME_CMD_HYPER, req));
+	free(req);
+	tclient_output_init(&o);
+	/* Its output first (the process runs), then SIGTERM. */
+	while (evbuffer_get_length(o.out) < 8) {
+		struct frame f;
+
+		tclient_next_frame(shim, &f);
+		ck_assert_int_eq(f.type, FRAME_TYPE_STREAM);
+		evbuffer_add(f.opcode == FRAME_STREAM_STDOUT ? o.out : o.err,
+			     f.payload, f.payload_len);
+		frame_deinit(&f);
+	}
+	texec_expect_str(o.out, "started\n");
+	tclient_send_command(shim, FRAME_CMD_SIGNAL, "{\"signalNumber\":15}");
+	while (!answered || o.n_exited == 0) {
+		struct frame f;
+
+		tclient_next_frame(shim, &f);
+		if (f.type == FRAME_TYPE_RESPONSE) {
+			ck_assert_int_eq(f.opcode, FRAME_CMD_SIGNAL);
+			ck_assert_msg(f.flags == 0, "Signal 15 refused: %s", f.payload);
+			answered = true;
+		} else {
+			ck_assert_int_eq(f.type, FRAME_TYPE_NOTIFICATION);
+			ck_assert_int_eq(f.payload_len, 1);
+			o.status = f.payload[0];
+			o.n_exited++;
+		}
+		frame_deinit(&f);
+	}
+	ck_assert_int_eq(o.status, 128 + SIGTERM);
+	tclient_settle(shim, &o);
+	ck_assert_uint_eq(o.n_exited, 1);
+	tclient_output_deinit(&o);
+	tclient_free(shim);
+}
+END_TEST
+
+/* execcmd with a token before its shim connects: the proxy waits for the
+ * shim, so no output is lost. */
+START_TEST(test_exec_hyper_before_shim)
+{
+	struct tclient *shim;
+	struct tclient_output o;
+	char *req;
+
+	texec_vm_up(&x, _i, 1, NULL);
+	req = texec_hyper_sh("execcmd", texec_token(&x, 0), false, "hyperstart", "echo early; exit 8");
+	tclient_send_command(x.rt, FRAME_CMD_HYPER, req);
+	free(req);
+	shim = texec_shim(&x, texec_token(&x, 0));
+	json_object_put(tclient_expect_ok(x.rt, FRAME_CMD_HYPER));
+	tclient_output_init(&o);
+	texec_finish(shim, &o);
+	texec_expect_str(o.out, "early\n");
+	ck_assert_int_eq(o.status, 8);
+	tclient_output_deinit(&o);
+	tclient_free(shim);
+}
+END_TEST
+
+/* ...but not forever: without a shim, an error after --wait-timeout. */
+START_TEST(test_exec_hyper_no_shim)
+{
+	char *req;
+	long long t0;
+
+	texec_vm_up(&x, 0, 1, NULL);
+	req = texec_hyper_sh("execcmd", texec_token(&x, 0), false, "hyperstart", "echo lost");
+	t0 = harness_now_ms();
+	free(tclient_call_error(x.rt, FRAME_CMD_HYPER, req));
+	ck_assert_msg(harness_now_ms() - t0 >= 1500,
+		      "answered after %lld ms, before the 2 s wait timeout",
+		      harness_now_ms() - t0);
+	free(req);
+	/* The runtime connection goes on. */
+	json_object_put(tclient_call(x.rt, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}"));
+}
+END_TEST
+
+/* A shim that does not read stalls only its own VM, and loses nothing:
+ * another VM's process runs meanwhile; then all of the output arrives. */
+START_TEST(test_exec_slow_shim_isolated)
+{
+	enum { LINES = 400000 };
+	struct harness_vm *vm2;
+	struct tclient *slow, *rt2, *shim2;
+	struct tclient_output o, o2;
+	struct json_object *reg2;
+	size_t want = 0;
+	char *req;
+
+	texec_vm_up(&x, _i, 1, NULL);
+	slow = texec_shim(&x, texec_token(&x, 0));
+	texec_sh(&x, texec_token(&x, 0), false, "seq 1 400000; exit 3");
+	/* Meanwhile, on another VM. */
+	vm2 = harness_vm_start(h, "vm2", texec_dialect(_i), NULL);
+	rt2 = tclient_connect(h, "runtime2");
+	reg2 = tclient_register(rt2, h, "vm2", vm2, 1);
+	shim2 = texec_shim(&x, tclient_token(reg2, 0));
+	req = texec_hyper_sh("execcmd", tclient_token(reg2, 0), false, "hyperstart", "echo other");
+	json_object_put(tclient_call(rt2, FRAME_CMD_HYPER, req));
+	free(req);
+	tclient_output_init(&o2);
+	texec_finish(shim2, &o2);
+	texec_expect_str(o2.out, "other\n");
+	/* Now drain the slow one. */
+	tclient_output_init(&o);
+	tclient_collect(slow, &o, 3 * HARNESS_WAIT_MS);
+	for (int i = 1; i <= LINES; i++)
+		want += (size_t)snprintf(NULL, 0, "%d\n", i);
+	ck_assert_uint_eq(evbuffer_get_length(o.out), want);
+	ck_assert_int_eq(o.status, 3);
+	tclient_output_deinit(&o);
+	tclient_output_deinit(&o2);
+	json_object_put(reg2);
+	tclient_free(shim2);
+	tclient_free(rt2);
+	tclient_free(slow);
+}
+END_TEST
+
+static Suite *shim_suite(void)
+{
+	Suite *s = suite_create(getenv("CC_PROXY_IT_ACTIVATION") ?
+				"shim (socket-activated)" : "shim");
+	TCase *tc = tcase_create("shim sessions");
+
+	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 45);
+	tcase_add_loop_test(tc, test_exec_shim_reconnect, 0, TEXEC_DIALECTS);
+	tcase_add_loop_test(tc, test_exec_disconnect_shim, 0, TEXEC_DIALECTS);
+	tcase_add_test(tc, test_exec_invalid_signals);
+	tcase_add_loop_test(tc, test_exec_kill_never_started, 0, 2);
+	tcase_add_loop_test(tc, test_exec_concurrent_without_id, 0, TEXEC_DIALECTS);
+	tcase_add_loop_test(tc, test_exec_newcontainer_signal, 0, TEXEC_DIALECTS);
+	tcase_add_loop_test(tc, test_exec_hyper_before_shim, 0, TEXEC_DIALECTS);
+	tcase_add_test(tc, test_exec_hyper_no_shim);
+	tcase_add_loop_test(tc, test_exec_slow_shim_isolated, 0, 2);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(shim_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
