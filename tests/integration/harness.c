@@ -134,9 +134,9 @@ void harness_dump_logs(const struct harness *h)
 }
 
 /* Kill (SIGKILL) and reap a child, bounded. */
-static void harness_kill(pid_t *pid, int *pidfd, int sig)
+static void harness_kill(pid_t *pid, int *pidfd, int sig, int *out_status)
 {
-	int status;
+	int status = 0;
 
 	if (*pid > 0) {
 		kill(*pid, sig);
@@ -149,6 +149,8 @@ static void harness_kill(pid_t *pid, int *pidfd, int sig)
 	if (*pidfd >= 0)
 		close(*pidfd);
 	*pidfd = -1;
+	if (out_status)
+		*out_status = status;
 }
 
 static void harness_rmdir(const char *dir)
@@ -175,20 +177,29 @@ static void harness_rmdir(const char *dir)
 /* Everything goes; the directory too, unless $CC_PROXY_IT_KEEP is set. */
 static void harness_release(struct harness *h)
 {
-	int st;
+	bool had_proxy = h->proxy_pid > 0;
+	int st, proxy_status = 0;
 
 	harness_trace("release: stopping cc-proxy");
-	harness_kill(&h->proxy_pid, &h->proxy_pidfd, SIGTERM);
+	harness_kill(&h->proxy_pid, &h->proxy_pidfd, SIGTERM, &proxy_status);
 	harness_trace("release: stopping VMs");
 	for (size_t i = 0; i < h->n_vms; i++)
-		harness_kill(&h->vms[i].pid, &h->vms[i].pidfd, SIGKILL);
+		harness_kill(&h->vms[i].pid, &h->vms[i].pidfd, SIGKILL, NULL);
 	harness_trace("release: done");
 	if (h->drain_pid > 0) {
-		/* The drain ends at EOF, i.e. once cc-proxy is gone. */
-		kill(h->drain_pid, SIGKILL);
-		waitpid(h->drain_pid, &st, 0);
+		/* The drain ends at EOF, i.e. once cc-proxy is gone: let it
+		 * copy the proxy's last words (a sanitizer report) first. */
+		int fd = harness_pidfd_open(h->drain_pid);
+
+		if (!harness_wait_exit(h->drain_pid, fd, HARNESS_WAIT_MS, &st)) {
+			kill(h->drain_pid, SIGKILL);
+			waitpid(h->drain_pid, &st, 0);
+		}
+		close(fd);
 		h->drain_pid = 0;
 	}
+	if (had_proxy)
+		harness_proxy_check_exit(h, proxy_status);
 	if (h->notify_fd >= 0)
 		close(h->notify_fd);
 	h->notify_fd = -1;
@@ -401,5 +412,5 @@ struct harness_vm *harness_vm_start(struct harness *h, const char *name,
 
 void harness_vm_stop(struct harness *h, struct harness_vm *vm)
 {
-	harness_kill(&vm->pid, &vm->pidfd, SIGKILL);
+	harness_kill(&vm->pid, &vm->pidfd, SIGKILL, NULL);
 }

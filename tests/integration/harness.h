@@ -119,6 +119,14 @@ void harness_proxy_start(struct harness *h, const char *const *extra);
 void harness_proxy_alive(struct harness *h);
 
 /**
+ * harness_proxy_check_exit() - after the proxy was stopped with SIGTERM
+ * (wait status @status): fail the test when its log (which also holds the
+ * helpers' stderr) carries a sanitizer report, or when a directly started
+ * proxy did not exit 0 (LeakSanitizer's exit code, a crash, a hang).
+ */
+void harness_proxy_check_exit(struct harness *h, int status);
+
+/**
  * harness_proxy_settle() - assert cc-proxy is alive and serving: a new
  * connection's AttachVM for an unknown id gets an error response.
  */

@@ -195,6 +195,44 @@ void harness_proxy_start(struct harness *h, const char *const *extra)
 	}
 }
 
+/* Whether the file @path contains @needle. */
+static bool harness_file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) >= 0)
+		found = strstr(line, needle) != NULL;
+	free(line);
+	fclose(f);
+	return found;
+}
+
+void harness_proxy_check_exit(struct harness *h, int status)
+{
+	static const char *const reports[] = {
+		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+		"runtime error:", "SUMMARY: UndefinedBehaviorSanitizer",
+	};
+
+	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		if (harness_file_has(h->proxy_log, reports[i])) {
+			harness_log_tail(h->proxy_log);
+			ck_abort_msg("sanitizer report in cc-proxy's log: %s", reports[i]);
+		}
+	}
+	/* systemd-socket-activate that never got a connection dies by the
+	 * signal itself; only a proxy we exec'd ourselves must exit 0. */
+	if (h->mode == HARNESS_DIRECT && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		harness_log_tail(h->proxy_log);
+		ck_abort_msg("cc-proxy did not exit cleanly on SIGTERM (wait status 0x%x)", status);
+	}
+}
+
 void harness_proxy_alive(struct harness *h)
 {
 	int status = 0;
@@ -224,22 +262,6 @@ void harness_proxy_settle(struct harness *h)
 	harness_proxy_alive(h);
 }
 
-/* Whether the file @path contains @needle. */
-static bool harness_file_has(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && getline(&line, &cap, f) >= 0)
-		found = strstr(line, needle) != NULL;
-	free(line);
-	fclose(f);
-	return found;
-}
 
 bool harness_wait_log(struct harness *h, const char *needle, int timeout_ms)
 {
