@@ -78,6 +78,11 @@ check_summary() {
 run_tests() {
 	say "make check"
 	if make -j"$(nproc)" check; then
+		# The release tarball must build and pass the same suite out of
+		# tree, here with AddressSanitizer and UBSan: any report from the
+		# daemon, its helpers or a unit test fails it.
+		say "make distcheck (sanitizer build of the release tarball)"
+		make -j"$(nproc)" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-sanitizers
 		check_summary
 	else
 		# Show the logs of what failed, so CI output says why.
