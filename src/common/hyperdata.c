@@ -213,12 +213,9 @@ static uint32_t unescape_unit(const char *raw, size_t *i)
 	return u;
 }
 
-/*
- * Does the raw (validated) key text equal the ASCII @name once decoded?
- * A decoded U+0000 ends the key, as it does for json-c (and any reader
- * that keeps keys as C strings): "stdio\u0000x" is "stdio" to them, so it
- * must count as a (second, escaped) "stdio" here too.
- */
+/* Does the raw (validated) key text equal the ASCII @name once decoded?
+ * A decoded U+0000 ends the key, as for json-c (C-string keys): to it
+ * "stdio\u0000x" is "stdio", so here it counts as a second, escaped one. */
 static bool key_equals(const char *raw, size_t n, const char *name)
 {
 	size_t i = 0, k = 0;
