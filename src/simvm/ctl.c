@@ -16,6 +16,9 @@
  *   are no ctl message, instead of the answer), --crash-on (the VM
  *   crashes, io.c, and the command is never answered).
  * - Every message sent stays within SIMVM_CTL_OUT_MAX bytes.
+ * - --record-ctl: each command is appended to a file as it is decoded
+ *   (before its answer), "NAME LEN PAYLOAD\n", so a test can compare the
+ *   bytes the agent got with what its client sent.
  *
  * A peer that leaves takes its unanswered commands with it: a new peer
  * never receives answers to commands it did not send.
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -199,6 +203,30 @@ void ctl_on_connect(struct simvm_chan *ch)
 	ctl_send(vm, HYPER_READY, NULL, 0);
 }
 
+/* --record-ctl: one record per command, written in one piece. */
+static void ctl_record(struct simvm *vm, const struct simvm_cmd *c)
+{
+	_cleanup_free_ char *rec = NULL;
+	size_t len = 0;
+	ssize_t n;
+	FILE *f;
+
+	if (vm->record_fd < 0)
+		return;
+	f = open_memstream(&rec, &len);
+	if (!f)
+		return;
+	fprintf(f, "%s %zu ", hyper_code_name(c->code), c->len);
+	if (c->len)
+		fwrite(c->payload, 1, c->len, f);
+	fputc('\n', f);
+	if (fclose(f) != 0)
+		return;
+	n = write(vm->record_fd, rec, len);
+	if (n != (ssize_t)len)
+		log_warn("--record-ctl: %s", n < 0 ? strerror(errno) : "short write");
+}
+
 void ctl_on_read(struct simvm_chan *ch)
 {
 	struct simvm *vm = ch->vm;
@@ -238,6 +266,7 @@ void ctl_on_read(struct simvm_chan *ch)
 		c->code = m.code;
 		c->payload = (char *)TAKE_PTR(m.payload);
 		c->len = m.payload_len;
+		ctl_record(vm, c);
 		TAILQ_INSERT_TAIL(&vm->cmds, c, link);
 	}
 	vm->ctl_unparsed = evbuffer_get_length(in);

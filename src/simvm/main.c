@@ -7,6 +7,7 @@
  *                  [--ready-every-connection] [--notify-fd N] [-v N]
  *                  [--fail-on CMD]... [--crash-on CMD]... [--garbage-on CMD]...
  *                  [--delay-ms MS [--delay-on CMD]...] [--slow-stdin-ms MS]
+ *                  [--record-ctl PATH]
  *
  * It listens on the ctl and io (and console) sockets as QEMU does for a
  * VM's serial ports, and plays the agent: see ctl.c, io.c, cmd.c, proc.c.
@@ -40,7 +41,7 @@ enum {
 	OPT_CTL = 0x100, OPT_IO, OPT_CONSOLE, OPT_DIALECT, OPT_EVENT_BEFORE_EOF,
 	OPT_STRICT_KEYS, OPT_STDIN_BUFFER, OPT_NOTIFY_FD, OPT_FAIL_ON,
 	OPT_CRASH_ON, OPT_GARBAGE_ON, OPT_DELAY_MS, OPT_DELAY_ON,
-	OPT_SLOW_STDIN_MS, OPT_READY_EVERY,
+	OPT_SLOW_STDIN_MS, OPT_READY_EVERY, OPT_RECORD_CTL,
 };
 
 static const struct option long_opts[] = {
@@ -59,6 +60,7 @@ static const struct option long_opts[] = {
 	{ "delay-on", required_argument, NULL, OPT_DELAY_ON },
 	{ "slow-stdin-ms", required_argument, NULL, OPT_SLOW_STDIN_MS },
 	{ "ready-every-connection", no_argument, NULL, OPT_READY_EVERY },
+	{ "record-ctl", required_argument, NULL, OPT_RECORD_CTL },
 	{ "verbose", required_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -77,6 +79,9 @@ static void usage(FILE *f)
 	      "                           0: unlimited); the rest is dropped\n"
 	      "  --ready-every-connection READY to every ctl peer (default: first only)\n"
 	      "  --notify-fd N            write \"READY\\n\" to fd N once listening, close it\n"
+	      "  --record-ctl PATH        append every ctl command received to PATH, one\n"
+	      "                           line each: \"NAME LEN PAYLOAD\\n\" (LEN: the\n"
+	      "                           payload's bytes, written as received)\n"
 	      "  -v N                     log verbosity 0..3 (stderr)\n"
 	      "fault injection (CMD: a command name such as execcmd, ping):\n"
 	      "  --fail-on CMD            answer CMD with ERROR\n"
@@ -149,6 +154,7 @@ static int parse_opts(int argc, char **argv, struct simvm_opts *o, const char **
 		case OPT_EVENT_BEFORE_EOF: o->event_before_eof = true; break;
 		case OPT_STRICT_KEYS: o->strict_keys = true; break;
 		case OPT_READY_EVERY: o->ready_every_connection = true; break;
+		case OPT_RECORD_CTL: o->record_ctl = optarg; break;
 		case OPT_STDIN_BUFFER:
 			r = parse_uint(optarg, SIZE_MAX / 2, &v);
 			o->stdin_buffer = v;
@@ -309,6 +315,17 @@ int main(int argc, char **argv)
 	chan_setup(&vm, &vm.console, "console", vm.opt.console_path);
 	vm.console.on_connect = console_on_connect;
 	vm.console.on_read = console_on_read;
+	vm.record_fd = -1;
+	if (vm.opt.record_ctl) {
+		/* Opened before READY, so a bad path fails the start-up;
+		 * O_APPEND: each record is one write at the end. */
+		vm.record_fd = open(vm.opt.record_ctl,
+				    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (vm.record_fd < 0) {
+			log_error("--record-ctl %s: %s", vm.opt.record_ctl, strerror(errno));
+			goto out;
+		}
+	}
 	vm.base = event_base_new();
 	if (!vm.base || ctl_init(&vm) < 0 || io_init(&vm) < 0)
 		goto out;
@@ -343,5 +360,7 @@ out:
 			event_free(sigev[i]);
 	if (vm.base)
 		event_base_free(vm.base);
+	if (vm.record_fd >= 0)
+		close(vm.record_fd);
 	return rc;
 }

@@ -65,6 +65,7 @@ struct simvm_opts {
 	uint32_t delay_mask;		/* commands whose answer is delayed */
 	unsigned delay_ms;
 	unsigned slow_stdin_ms;		/* read one io message per this many ms */
+	const char *record_ctl;		/* --record-ctl: log of received commands, or NULL */
 };
 
 struct simvm;
@@ -130,6 +131,7 @@ struct simvm {
 	struct simvm_opts opt;
 	struct simvm_chan ctl, io, console;
 	bool ready_sent;
+	int record_fd;			/* --record-ctl file (O_APPEND), or -1 */
 
 	/* ctl */
 	size_t ctl_unparsed;		/* input bytes already counted by NEXT */
