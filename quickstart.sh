@@ -59,15 +59,16 @@ run_demo() {
 # each test's log, which automake's harness keeps out of sight: show each
 # suite's line, then the sum over all suites as the last line.
 check_summary() {
-	local log line total=0 failures=0 errors=0 n f e
+	local log sums total=0 failures=0 errors=0 n f e
 	say "Check suites"
 	for log in $(find tests -name '*.log' ! -name test-suite.log | sort); do
-		line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log") || continue
-		line=$(tail -n 1 <<<"$line")
-		printf '%-40s %s\n' "${log%.log}" "$line"
-		n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
-		f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
-		e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+		# A log may hold several suites (socket_activated.sh runs four).
+		sums=$(sed -nE 's/^[0-9]+%: Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/p' "$log" |
+			awk '{ n += $1; f += $2; e += $3 } END { if (NR) print n, f, e }')
+		[ -n "$sums" ] || continue
+		read -r n f e <<<"$sums"
+		printf '%-40s %d%%: Checks: %d, Failures: %d, Errors: %d\n' "${log%.log}" \
+			$(( (n - f - e) * 100 / n )) "$n" "$f" "$e"
 		total=$((total + n)) failures=$((failures + f)) errors=$((errors + e))
 	done
 	[ "$total" -gt 0 ] || { echo "no Check suite ran" >&2; return 1; }
