@@ -38,19 +38,11 @@ struct outcome {
 };
 
 struct run {
+	uint32_t max;	/* the payload maximum decoded with */
 	struct outcome *o;
 	size_t n, cap;
 	bool closed;	/* FRAME_E_INVALID: the connection is gone */
 };
-
-static uint64_t fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
 
 static bool same_outcome(const struct outcome *x, const struct outcome *y)
 {
@@ -92,9 +84,12 @@ static void check_frame(const struct frame *f, uint32_t max)
 	evbuffer_free(b);
 }
 
-/* Decode everything @in holds now, appending outcomes to @run. */
-static void drain(struct evbuffer *in, uint32_t max, struct run *run)
+/* Decode everything @in holds now, appending outcomes to @arg, a run. */
+static void drain(struct evbuffer *in, void *arg)
 {
+	struct run *run = arg;
+	uint32_t max = run->max;
+
 	while (!run->closed) {
 		size_t before = evbuffer_get_length(in);
 		struct frame f = FRAME_NULL;
@@ -126,7 +121,7 @@ static void drain(struct evbuffer *in, uint32_t max, struct run *run)
 		run->o[run->n++] = (struct outcome){
 			.r = 0, .type = f.type, .flags = f.flags,
 			.opcode = f.opcode, .len = f.payload_len,
-			.sum = fnv(f.payload, f.payload_len),
+			.sum = fuzz_fnv1a(f.payload, f.payload_len),
 		};
 		frame_deinit(&f);
 	}
@@ -162,11 +157,8 @@ static void check_error_response(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct evbuffer *whole, *pieces;
 	struct run a = { 0 }, b = { 0 };
-	struct fuzz_rng rng;
 	uint32_t max;
-	size_t pos;
 
 	if (size < 1)
 		return 0;
@@ -175,35 +167,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      data[0] < 192 ? UINT32_MAX : FRAME_PAYLOAD_MAX;
 	data++, size--;
 
+	a.max = b.max = max;
 	a.cap = b.cap = size / FRAME_HEADER_SIZE + 2;
 	a.o = calloc(a.cap, sizeof(*a.o));
 	b.o = calloc(b.cap, sizeof(*b.o));
-	whole = evbuffer_new();
-	pieces = evbuffer_new();
-	FUZZ_CHECK(a.o && b.o && whole && pieces);
+	FUZZ_CHECK(a.o && b.o);
 
-	FUZZ_CHECK(evbuffer_add(whole, data, size) == 0);
-	drain(whole, max, &a);
-
-	fuzz_rng_seed(&rng, data, size);
-	for (pos = 0; pos < size;) {
-		size_t n = fuzz_piece_len(&rng, size - pos);
-
-		FUZZ_CHECK(evbuffer_add(pieces, data + pos, n) == 0);
-		pos += n;
-		drain(pieces, max, &b);
-	}
-	drain(pieces, max, &b);
-
+	fuzz_whole_and_pieces(data, size, drain, &a, &b);
 	FUZZ_CHECK(a.n == b.n && a.closed == b.closed);
 	for (size_t i = 0; i < a.n; i++)
 		FUZZ_CHECK(same_outcome(&a.o[i], &b.o[i]));
-	FUZZ_CHECK(evbuffer_get_length(whole) == evbuffer_get_length(pieces));
 
 	check_error_response(data, size < 256 ? size : 256);
 	free(a.o);
 	free(b.o);
-	evbuffer_free(whole);
-	evbuffer_free(pieces);
 	return 0;
 }

@@ -39,19 +39,11 @@ struct outcome {
 };
 
 struct run {
+	size_t max;	/* the length maximum decoded with */
 	struct outcome *o;
 	size_t n, cap;
 	bool lost;	/* *_E_INVALID: the channel is gone */
 };
-
-static uint64_t fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
 
 static bool same_outcome(const struct outcome *x, const struct outcome *y)
 {
@@ -64,7 +56,7 @@ static void record(struct run *run, int r, uint64_t id, const uint8_t *p,
 {
 	FUZZ_CHECK(run->n < run->cap);
 	run->o[run->n++] = (struct outcome){ .r = r, .id = id, .len = len,
-					     .sum = p ? fnv(p, len) : 0 };
+					     .sum = p ? fuzz_fnv1a(p, len) : 0 };
 }
 
 /* A decoded ctl message: its checks and its re-encoding. */
@@ -98,8 +90,11 @@ static void check_ctl(const struct hyper_ctl_msg *m, size_t max)
 	evbuffer_free(b);
 }
 
-static void drain_ctl(struct evbuffer *in, size_t max, struct run *run)
+static void drain_ctl(struct evbuffer *in, void *arg)
 {
+	struct run *run = arg;
+	size_t max = run->max;
+
 	while (!run->lost) {
 		size_t before = evbuffer_get_length(in);
 		struct hyper_ctl_msg m = { 0 };
@@ -125,8 +120,11 @@ static void drain_ctl(struct evbuffer *in, size_t max, struct run *run)
 	}
 }
 
-static void drain_io(struct evbuffer *in, size_t max, struct run *run)
+static void drain_io(struct evbuffer *in, void *arg)
 {
+	struct run *run = arg;
+	size_t max = run->max;
+
 	while (!run->lost) {
 		size_t before = evbuffer_get_length(in), dlen = 0;
 		uint64_t seq = 0;
@@ -158,37 +156,21 @@ static void drain_io(struct evbuffer *in, size_t max, struct run *run)
 
 /* Feed @data to @fn whole, then in pieces; the outcomes must agree. */
 static void differential(const uint8_t *data, size_t size, size_t max,
-			 void (*fn)(struct evbuffer *, size_t, struct run *),
-			 size_t min_msg)
+			 void (*fn)(struct evbuffer *, void *), size_t min_msg)
 {
-	struct evbuffer *whole = evbuffer_new(), *pieces = evbuffer_new();
 	struct run a = { 0 }, b = { 0 };
-	struct fuzz_rng rng;
 
+	a.max = b.max = max;
 	a.cap = b.cap = size / min_msg + 2;
 	a.o = calloc(a.cap, sizeof(*a.o));
 	b.o = calloc(b.cap, sizeof(*b.o));
-	FUZZ_CHECK(whole && pieces && a.o && b.o);
-	FUZZ_CHECK(evbuffer_add(whole, data, size) == 0);
-	fn(whole, max, &a);
-
-	fuzz_rng_seed(&rng, data, size);
-	for (size_t pos = 0; pos < size;) {
-		size_t n = fuzz_piece_len(&rng, size - pos);
-
-		FUZZ_CHECK(evbuffer_add(pieces, data + pos, n) == 0);
-		pos += n;
-		fn(pieces, max, &b);
-	}
-	fn(pieces, max, &b);
+	FUZZ_CHECK(a.o && b.o);
+	fuzz_whole_and_pieces(data, size, fn, &a, &b);
 	FUZZ_CHECK(a.n == b.n && a.lost == b.lost);
 	for (size_t i = 0; i < a.n; i++)
 		FUZZ_CHECK(same_outcome(&a.o[i], &b.o[i]));
-	FUZZ_CHECK(evbuffer_get_length(whole) == evbuffer_get_length(pieces));
 	free(a.o);
 	free(b.o);
-	evbuffer_free(whole);
-	evbuffer_free(pieces);
 }
 
 /* Walk the io messages in @b: limits, seq, and the data they carry. */

@@ -2,7 +2,9 @@
  * fuzz_util.h - what the libFuzzer harnesses of tests/fuzz share: an
  * invariant check that aborts with a message (libFuzzer then saves the
  * input), a small deterministic generator of split points derived from
- * the input, and a json-c parse that accepts exactly one value.
+ * the input, a driver that feeds a stream to a decoder whole and again
+ * in pieces, an FNV-1a digest to compare what was decoded, and a json-c
+ * parse that accepts exactly one value.
  *
  * Header-only, static functions: each harness is one translation unit
  * compiled with the parsers it exercises (mk/fuzz.am).
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/buffer.h>
 #include <json-c/json.h>
 
 /* A broken invariant is a finding: say which, then abort so libFuzzer
@@ -68,6 +71,49 @@ static inline size_t fuzz_piece_len(struct fuzz_rng *r, size_t left)
 	default: n = left; break;
 	}
 	return n < left ? n : left;
+}
+
+/*
+ * Feed the @size bytes at @data to @drain twice: whole, into one evbuffer
+ * with @whole_arg; then in pieces of fuzz_piece_len() (split points
+ * derived from @data) into another with @pieces_arg, calling @drain after
+ * each piece and once more at the end. @drain decodes what it can; the
+ * caller compares what the two runs recorded. Both must leave the same
+ * number of bytes undecoded.
+ */
+static inline void fuzz_whole_and_pieces(const uint8_t *data, size_t size,
+					 void (*drain)(struct evbuffer *, void *),
+					 void *whole_arg, void *pieces_arg)
+{
+	struct evbuffer *whole = evbuffer_new(), *pieces = evbuffer_new();
+	struct fuzz_rng rng;
+
+	FUZZ_CHECK(whole && pieces);
+	FUZZ_CHECK(evbuffer_add(whole, data, size) == 0);
+	drain(whole, whole_arg);
+
+	fuzz_rng_seed(&rng, data, size);
+	for (size_t pos = 0; pos < size;) {
+		size_t n = fuzz_piece_len(&rng, size - pos);
+
+		FUZZ_CHECK(evbuffer_add(pieces, data + pos, n) == 0);
+		pos += n;
+		drain(pieces, pieces_arg);
+	}
+	drain(pieces, pieces_arg);
+	FUZZ_CHECK(evbuffer_get_length(whole) == evbuffer_get_length(pieces));
+	evbuffer_free(whole);
+	evbuffer_free(pieces);
+}
+
+/* FNV-1a of @n bytes at @p: a digest of a decoded payload. */
+static inline uint64_t fuzz_fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
 }
 
 /*

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fdpass.h"
+#include "unit_main.h"
 
 static int count_fds(void)
 {
@@ -78,6 +79,17 @@ static void assert_reader_gone(int wfd)
 	ck_assert_int_eq(errno, EPIPE);
 }
 
+/* fdpass_recv() on @sock into the @len bytes at @buf fails with @want,
+ * hands out no fd and leaves no new fd open. */
+static void assert_recv_refused(int sock, void *buf, size_t len, int want)
+{
+	int rfd = 42, before = count_fds();
+
+	ck_assert_int_eq(fdpass_recv(sock, buf, len, &rfd), want);
+	ck_assert_int_eq(rfd, -1);
+	ck_assert_int_eq(count_fds(), before);
+}
+
 START_TEST(test_roundtrip_fd)
 {
 	int sv[2], p[2], rfd = -1;
@@ -118,7 +130,7 @@ END_TEST
 /* Two fds, in one header (_i == 0) or in two headers (_i == 1). */
 START_TEST(test_two_fds_rejected)
 {
-	int sv[2], p1[2], p2[2], rfd = 42, fds[2], before;
+	int sv[2], p1[2], p2[2], fds[2];
 	char buf[64];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
@@ -130,10 +142,7 @@ START_TEST(test_two_fds_rejected)
 	close(p1[0]);
 	close(p2[0]);
 
-	before = count_fds();
-	ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof(buf), &rfd), -EBADMSG);
-	ck_assert_int_eq(rfd, -1);
-	ck_assert_int_eq(count_fds(), before);
+	assert_recv_refused(sv[1], buf, sizeof(buf), -EBADMSG);
 	assert_reader_gone(p1[1]);
 	assert_reader_gone(p2[1]);
 }
@@ -141,7 +150,7 @@ END_TEST
 
 START_TEST(test_truncated_message)
 {
-	int sv[2], p[2], rfd = 42, before;
+	int sv[2], p[2];
 	char big[100], small[10];
 
 	memset(big, 'a', sizeof(big));
@@ -150,10 +159,7 @@ START_TEST(test_truncated_message)
 	ck_assert_int_eq(fdpass_send(sv[0], big, sizeof(big), p[0]), 0);
 	close(p[0]);
 
-	before = count_fds();
-	ck_assert_int_eq(fdpass_recv(sv[1], small, sizeof(small), &rfd), -EMSGSIZE);
-	ck_assert_int_eq(rfd, -1);
-	ck_assert_int_eq(count_fds(), before);
+	assert_recv_refused(sv[1], small, sizeof(small), -EMSGSIZE);
 	assert_reader_gone(p[1]);
 }
 END_TEST
@@ -162,7 +168,7 @@ END_TEST
 START_TEST(test_control_truncated)
 {
 	enum { N = 200 };
-	int sv[2], p[2], rfd = 42, before, fds[N];
+	int sv[2], p[2], fds[N];
 	char buf[16];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
@@ -172,10 +178,7 @@ START_TEST(test_control_truncated)
 	send_raw_fds(sv[0], "many", 4, fds, N, false);
 	close(p[0]);
 
-	before = count_fds();
-	ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof(buf), &rfd), -EMSGSIZE);
-	ck_assert_int_eq(rfd, -1);
-	ck_assert_int_eq(count_fds(), before);
+	assert_recv_refused(sv[1], buf, sizeof(buf), -EMSGSIZE);
 	assert_reader_gone(p[1]);
 }
 END_TEST
@@ -184,7 +187,7 @@ END_TEST
  * the fd that came with it is closed. */
 START_TEST(test_credentials_rejected)
 {
-	int sv[2], p[2], rfd = 42, on = 1, before;
+	int sv[2], p[2], on = 1;
 	char buf[16];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
@@ -193,10 +196,7 @@ START_TEST(test_credentials_rejected)
 	ck_assert_int_eq(fdpass_send(sv[0], "cred", 4, p[0]), 0);
 	close(p[0]);
 
-	before = count_fds();
-	ck_assert_int_eq(fdpass_recv(sv[1], buf, sizeof(buf), &rfd), -EBADMSG);
-	ck_assert_int_eq(rfd, -1);
-	ck_assert_int_eq(count_fds(), before);
+	assert_recv_refused(sv[1], buf, sizeof(buf), -EBADMSG);
 	assert_reader_gone(p[1]);
 }
 END_TEST
@@ -238,9 +238,8 @@ END_TEST
 static Suite *fdpass_suite(void)
 {
 	Suite *s = suite_create("fdpass");
-	TCase *tc = tcase_create("core");
+	TCase *tc = unit_tcase(s, "core", 10);
 
-	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_roundtrip_fd);
 	tcase_add_test(tc, test_roundtrip_no_fd);
 	tcase_add_loop_test(tc, test_two_fds_rejected, 0, 2);
@@ -249,17 +248,10 @@ static Suite *fdpass_suite(void)
 	tcase_add_test(tc, test_credentials_rejected);
 	tcase_add_test(tc, test_peer_closed_and_eagain);
 	tcase_add_test(tc, test_send_full_and_closed);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(fdpass_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(fdpass_suite());
 }

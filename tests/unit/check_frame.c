@@ -25,33 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <json-c/json.h>
 
 #include "frame.h"
-
-#define N_ELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static struct evbuffer *b, *t;
-
-static void setup(void)
-{
-	b = evbuffer_new();
-	t = evbuffer_new();
-}
-
-static void teardown(void)
-{
-	evbuffer_free(b);
-	evbuffer_free(t);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v & 0xff;
-}
+#include "unit_main.h"
+#include "codec_test.h"
 
 /* Append a frame exactly as the wire carries it (reserved bytes 0);
  * extra header words are filled with @fill. */
@@ -68,25 +46,6 @@ static void raw_frame(struct evbuffer *out, uint16_t version, uint8_t hlen,
 	ck_assert_int_eq(evbuffer_add(out, h, hlen >= 3 ? hlen * 4u : 12), 0);
 	if (len)
 		ck_assert_int_eq(evbuffer_add(out, payload, len), 0);
-}
-
-/* A copy of @in's bytes, to prove later that a failed decode left it alone. */
-static uint8_t *snapshot(struct evbuffer *in, size_t *len)
-{
-	*len = evbuffer_get_length(in);
-	uint8_t *p = malloc(*len + 1);
-
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(evbuffer_copyout(in, p, *len), (ev_ssize_t)*len);
-	return p;
-}
-
-/* @in holds exactly the @len bytes at @snap. */
-static void assert_bytes(struct evbuffer *in, const uint8_t *snap, size_t len)
-{
-	ck_assert_uint_eq(evbuffer_get_length(in), len);
-	if (len)	/* an empty evbuffer pulls up to NULL */
-		ck_assert_int_eq(memcmp(evbuffer_pullup(in, -1), snap, len), 0);
 }
 
 /* Decode and require result @want, no payload and the input intact. */
@@ -123,14 +82,6 @@ static void assert_frame(struct evbuffer *in, uint8_t type, uint8_t flags,
 		ck_assert_ptr_null(f.payload);
 	frame_deinit(&f);
 	ck_assert_ptr_null(f.payload);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 /* The exact bytes of a command with payload and of an empty error response. */
@@ -195,6 +146,16 @@ static void assert_nth(struct evbuffer *in, size_t k)
 		assert_frame(in, FRAME_TYPE_RESPONSE, FRAME_FLAG_ERROR, 3, big, sizeof(big));
 }
 
+/* No whole message yet: more is awaited, nothing drained. */
+static void assert_nothing_yet(struct evbuffer *in)
+{
+	assert_incomplete(in, FRAME_PAYLOAD_MAX);
+}
+
+static const struct three_stream three = {
+	three_frames, assert_nth, assert_nothing_yet,
+};
+
 /*
  * The three frames cut at every offset _i (0..345): the frames wholly
  * before the cut decode (several in one buffer), then more is awaited
@@ -202,21 +163,7 @@ static void assert_nth(struct evbuffer *in, size_t k)
  */
 START_TEST(test_truncated)
 {
-	size_t ends[3], total, k = 0;
-	uint8_t *bytes;
-
-	three_frames(t, ends);
-	bytes = snapshot(t, &total);
-	ck_assert_uint_eq(total, 345);
-	evbuffer_add(b, bytes, (size_t)_i);
-	while (k < 3 && ends[k] <= (size_t)_i)
-		assert_nth(b, k++);
-	assert_incomplete(b, FRAME_PAYLOAD_MAX);
-	evbuffer_add(b, bytes + _i, total - (size_t)_i);
-	while (k < 3)
-		assert_nth(b, k++);
-	ck_assert_uint_eq(evbuffer_get_length(b), 0);
-	free(bytes);
+	assert_three_cut(&three, 345, (size_t)_i);
 }
 END_TEST
 
@@ -224,20 +171,7 @@ END_TEST
  * byte, and not before. */
 START_TEST(test_byte_by_byte)
 {
-	size_t ends[3], total, k = 0;
-	uint8_t *bytes;
-
-	three_frames(t, ends);
-	bytes = snapshot(t, &total);
-	for (size_t i = 0; i < total; i++) {
-		evbuffer_add(b, bytes + i, 1);
-		if (i + 1 == ends[k])
-			assert_nth(b, k++);
-		else
-			assert_incomplete(b, FRAME_PAYLOAD_MAX);
-	}
-	ck_assert_uint_eq(k, 3);
-	free(bytes);
+	assert_three_byte_by_byte(&three);
 }
 END_TEST
 
@@ -305,26 +239,6 @@ START_TEST(test_reserved_and_binary)
 	ck_assert_int_eq(frame_decode(b, FRAME_PAYLOAD_MAX, &f, NULL), FRAME_E_INVALID);
 }
 END_TEST
-
-/* Limit the address space to what is mapped now plus @extra bytes. */
-static void limit_address_space(size_t extra)
-{
-	unsigned long pages = 0;
-	struct rlimit rl;
-	FILE *f;
-
-	if (getenv("CK_FORK") && !strcmp(getenv("CK_FORK"), "no"))
-		return;	/* it would outlive this test: only in a forked child */
-	f = fopen("/proc/self/statm", "r");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
-	fclose(f);
-	rl.rlim_cur = rl.rlim_max = pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra;
-	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
-	/* The limit works: 4 GiB cannot be mapped any more. */
-	ck_assert_ptr_eq(mmap(NULL, 1ul << 32, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), MAP_FAILED);
-}
 
 static const uint32_t lengths[] = {
 	0, 1, FRAME_PAYLOAD_MAX - 1, FRAME_PAYLOAD_MAX, FRAME_PAYLOAD_MAX + 1,
@@ -565,10 +479,9 @@ END_TEST
 static Suite *frame_suite(void)
 {
 	Suite *s = suite_create("frame");
-	TCase *tc = tcase_create("core");
+	TCase *tc = unit_tcase(s, "core", 60);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_encode_bytes);
 	tcase_add_loop_test(tc, test_roundtrip_all, 0, FRAME_TYPE_COUNT);
 	tcase_add_loop_test(tc, test_truncated, 0, 346);
@@ -583,17 +496,10 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, test_names_and_known);
 	tcase_add_loop_test(tc, test_random_stream, 0, 6);
 	tcase_add_loop_test(tc, test_random_garbage, 0, 4);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(frame_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(frame_suite());
 }

@@ -24,33 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "hyper.h"
+#include "unit_main.h"
+#include "codec_test.h"
 
 #define IO_CHUNK (HYPER_IO_SEND_MAX - HYPER_IO_HEADER_SIZE)
-#define N_ELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static struct evbuffer *b, *t;
-
-static void setup(void)
-{
-	b = evbuffer_new();
-	t = evbuffer_new();
-}
-
-static void teardown(void)
-{
-	evbuffer_free(b);
-	evbuffer_free(t);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v & 0xff;
-}
 
 /* A ctl message as the wire carries it, with any @total field. */
 static void raw_ctl(struct evbuffer *out, uint32_t code, uint32_t total,
@@ -77,25 +56,6 @@ static void raw_io(struct evbuffer *out, uint64_t seq, uint32_t total,
 	ck_assert_int_eq(evbuffer_add(out, h, sizeof(h)), 0);
 	if (len)
 		ck_assert_int_eq(evbuffer_add(out, data, len), 0);
-}
-
-/* A copy of @in's bytes, to prove later that a failure left it alone. */
-static uint8_t *snapshot(struct evbuffer *in, size_t *len)
-{
-	*len = evbuffer_get_length(in);
-	uint8_t *p = malloc(*len + 1);
-
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(evbuffer_copyout(in, p, *len), (ev_ssize_t)*len);
-	return p;
-}
-
-/* @in holds exactly the @len bytes at @want. */
-static void assert_bytes(struct evbuffer *in, const uint8_t *want, size_t len)
-{
-	ck_assert_uint_eq(evbuffer_get_length(in), len);
-	if (len)	/* an empty evbuffer pulls up to NULL */
-		ck_assert_int_eq(memcmp(evbuffer_pullup(in, -1), want, len), 0);
 }
 
 /* Decode a ctl message: result @want, a reason if invalid, @in intact. */
@@ -250,6 +210,16 @@ static void assert_nth(struct evbuffer *in, size_t k)
 		assert_ctl(in, HYPER_ERROR, "oops!", 5);
 }
 
+/* No whole message yet: more is awaited, nothing drained. */
+static void assert_nothing_yet(struct evbuffer *in)
+{
+	assert_ctl_fails(in, HYPER_CTL_RECV_MAX, HYPER_E_INCOMPLETE);
+}
+
+static const struct three_stream three = {
+	three_msgs, assert_nth, assert_nothing_yet,
+};
+
 /*
  * The three messages cut at every offset _i (0..33): those wholly before
  * the cut decode (several in one buffer), then more is awaited with
@@ -257,41 +227,14 @@ static void assert_nth(struct evbuffer *in, size_t k)
  */
 START_TEST(test_ctl_truncated)
 {
-	size_t ends[3], total, k = 0;
-	uint8_t *bytes;
-
-	three_msgs(t, ends);
-	bytes = snapshot(t, &total);
-	ck_assert_uint_eq(total, 33);
-	evbuffer_add(b, bytes, (size_t)_i);
-	while (k < 3 && ends[k] <= (size_t)_i)
-		assert_nth(b, k++);
-	assert_ctl_fails(b, HYPER_CTL_RECV_MAX, HYPER_E_INCOMPLETE);
-	evbuffer_add(b, bytes + _i, total - (size_t)_i);
-	while (k < 3)
-		assert_nth(b, k++);
-	ck_assert_uint_eq(evbuffer_get_length(b), 0);
-	free(bytes);
+	assert_three_cut(&three, 33, (size_t)_i);
 }
 END_TEST
 
 /* The three messages one byte at a time: each completes with its last. */
 START_TEST(test_ctl_byte_by_byte)
 {
-	size_t ends[3], total, k = 0;
-	uint8_t *bytes;
-
-	three_msgs(t, ends);
-	bytes = snapshot(t, &total);
-	for (size_t i = 0; i < total; i++) {
-		evbuffer_add(b, bytes + i, 1);
-		if (i + 1 == ends[k])
-			assert_nth(b, k++);
-		else
-			assert_ctl_fails(b, HYPER_CTL_RECV_MAX, HYPER_E_INCOMPLETE);
-	}
-	ck_assert_uint_eq(k, 3);
-	free(bytes);
+	assert_three_byte_by_byte(&three);
 }
 END_TEST
 
@@ -320,26 +263,6 @@ START_TEST(test_ctl_max_length)
 	free(payload);
 }
 END_TEST
-
-/* Limit the address space to what is mapped now plus @extra bytes. */
-static void limit_address_space(size_t extra)
-{
-	unsigned long pages = 0;
-	struct rlimit rl;
-	FILE *f;
-
-	if (getenv("CK_FORK") && !strcmp(getenv("CK_FORK"), "no"))
-		return;	/* it would outlive this test: only in a forked child */
-	f = fopen("/proc/self/statm", "r");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
-	fclose(f);
-	rl.rlim_cur = rl.rlim_max = pages * (rlim_t)sysconf(_SC_PAGESIZE) + extra;
-	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
-	/* The limit works: 4 GiB cannot be mapped any more. */
-	ck_assert_ptr_eq(mmap(NULL, 1ul << 32, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), MAP_FAILED);
-}
 
 /* 4 GiB lengths are refused, or with no maximum awaited, without
  * allocating: an early reservation would fail under the limit. */
@@ -520,14 +443,6 @@ START_TEST(test_io_encode_bytes_and_invalid)
 }
 END_TEST
 
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* Randomised invariant: arbitrary ctl bytes are never drained on
  * failure, and a success drains exactly the length field. */
 START_TEST(test_ctl_random)
@@ -563,10 +478,9 @@ END_TEST
 static Suite *hyper_suite(void)
 {
 	Suite *s = suite_create("hyper");
-	TCase *tc = tcase_create("core");
+	TCase *tc = unit_tcase(s, "core", 60);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_command_names);
 	tcase_add_test(tc, test_code_names);
 	tcase_add_loop_test(tc, test_ctl_roundtrip, 0, N_ELEM(all_codes));
@@ -581,17 +495,10 @@ static Suite *hyper_suite(void)
 	tcase_add_test(tc, test_io_peek_lengths);
 	tcase_add_loop_test(tc, test_io_encode_split, 0, N_ELEM(split_lens));
 	tcase_add_test(tc, test_io_encode_bytes_and_invalid);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hyper_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(hyper_suite());
 }

@@ -21,16 +21,8 @@
 #include <string.h>
 
 #include "hyperdata.h"
-
-/* A malloc'd copy of @n bytes of @s with no NUL after them. */
-static char *exact(const char *s, size_t n)
-{
-	char *p = malloc(n ? n : 1);
-
-	ck_assert_ptr_nonnull(p);
-	memcpy(p, s, n);
-	return p;
-}
+#include "json_test.h"
+#include "unit_main.h"
 
 static const struct hyperdata_edit EDIT_FULL = {
 	.stdio = 3, .set_stderr = true, .stderr_seq = 4, .process_id = "p1",
@@ -172,18 +164,7 @@ END_TEST
 /* {"process":{},"a":[[...]]} with @n arrays: depth n + 1. */
 static char *nested(int n)
 {
-	char *s = malloc((size_t)n * 2 + 32);
-	size_t o;
-
-	ck_assert_ptr_nonnull(s);
-	o = (size_t)sprintf(s, "{\"process\":{},\"a\":");
-	for (int i = 0; i < n; i++)
-		s[o++] = '[';
-	for (int i = 0; i < n; i++)
-		s[o++] = ']';
-	s[o++] = '}';
-	s[o] = '\0';
-	return s;
+	return nested_doc("{\"process\":{},\"a\":", n, NULL);
 }
 
 START_TEST(test_depth_limit)
@@ -463,11 +444,10 @@ END_TEST
 static Suite *hyperdata_suite(void)
 {
 	Suite *s = suite_create("hyperdata");
-	TCase *tc = tcase_create("rewrite");
-	TCase *tv = tcase_create("validate");
-	TCase *tl = tcase_create("loops");
+	TCase *tc = unit_tcase(s, "rewrite", 10);
+	TCase *tv = unit_tcase(s, "validate", 10);
+	TCase *tl = unit_tcase(s, "loops", 30);
 
-	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_added_keys_first);
 	tcase_add_test(tc, test_empty_process);
 	tcase_add_test(tc, test_replaced_where_it_stands);
@@ -476,32 +456,19 @@ static Suite *hyperdata_suite(void)
 	tcase_add_test(tc, test_preserved_byte_for_byte);
 	tcase_add_test(tc, test_rewrite_idempotent);
 	tcase_add_test(tc, test_depth_limit);
-	suite_add_tcase(s, tc);
 
-	tcase_set_timeout(tv, 10);
-	tcase_add_loop_test(tv, test_invalid_rejected, 0,
-			    (int)(sizeof(invalid_docs) / sizeof(invalid_docs[0])));
+	tcase_add_loop_test(tv, test_invalid_rejected, 0, N_ELEM(invalid_docs));
 	tcase_add_test(tv, test_nul_byte_rejected);
 	tcase_add_test(tv, test_value_span);
 	tcase_add_test(tv, test_inspect_fields);
-	tcase_add_loop_test(tv, test_inspect_errors, 0,
-			    (int)(sizeof(inspect_errors) / sizeof(inspect_errors[0])));
-	suite_add_tcase(s, tv);
+	tcase_add_loop_test(tv, test_inspect_errors, 0, N_ELEM(inspect_errors));
 
-	tcase_set_timeout(tl, 30);
 	tcase_add_loop_test(tl, test_truncated_everywhere, 0, (int)sizeof(LOOP_DOC) - 1);
 	tcase_add_loop_test(tl, test_mutated_everywhere, 0, (int)sizeof(LOOP_DOC) - 1);
-	suite_add_tcase(s, tl);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hyperdata_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(hyperdata_suite());
 }

@@ -24,6 +24,7 @@
 #include "fdpass.h"
 #include "ipc.h"
 #include "ipc_test.h"
+#include "unit_main.h"
 
 
 struct msgcase {
@@ -59,7 +60,7 @@ static const struct msgcase cases[] = {
 	  FLEN(ipc_vm_lost), "ctl channel closed", false },
 	{ IPC_H_READY, IPC_DIR_TO_MASTER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 };
-#define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
+#define NCASES N_ELEM(cases)
 
 static uint8_t *xbuf(void)
 {
@@ -176,7 +177,7 @@ static const struct badcase bad[] = {
 	{ "header length does not match the message", IPC_M_HYPER, 0, HY(3), 16, 3, false, TH, 0,
 	  0xffffffffu },
 };
-#define NBAD ((int)(sizeof(bad) / sizeof(bad[0])))
+#define NBAD N_ELEM(bad)
 
 START_TEST(test_decode_rejects)
 {
@@ -243,24 +244,16 @@ END_TEST
 static Suite *ipc_suite(void)
 {
 	Suite *s = suite_create("ipc");
-	TCase *tc = tcase_create("codec");
+	TCase *tc = unit_tcase(s, "codec", 10);
 
-	tcase_set_timeout(tc, 10);
 	tcase_add_loop_test(tc, test_encode_decode_each_type, 0, NCASES);
 	tcase_add_test(tc, test_encode_errors);
 	tcase_add_loop_test(tc, test_decode_rejects, 0, NBAD);
 	tcase_add_test(tc, test_socketpair_max_message);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ipc_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(ipc_suite());
 }

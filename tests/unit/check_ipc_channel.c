@@ -25,6 +25,7 @@
 #include "fdpass.h"
 #include "ipc.h"
 #include "ipc_test.h"
+#include "unit_main.h"
 static uint8_t *xbuf(void)
 {
 	uint8_t *b = calloc(1, IPC_MSG_MAX + 64);
@@ -403,9 +404,8 @@ END_TEST
 static Suite *ipc_channel_suite(void)
 {
 	Suite *s = suite_create("ipc_channel");
-	TCase *tch = tcase_create("channel");
+	TCase *tch = unit_tcase(s, "channel", 20);
 
-	tcase_set_timeout(tch, 20);
 	tcase_add_checked_fixture(tch, chan_setup, chan_teardown);
 	tcase_add_test(tch, test_channel_pair_exchange);
 	tcase_add_test(tch, test_channel_sends_hello);
@@ -413,17 +413,10 @@ static Suite *ipc_channel_suite(void)
 	tcase_add_test(tch, test_channel_free_in_message);
 	tcase_add_test(tch, test_channel_free_in_close);
 	tcase_add_test(tch, test_channel_queue_bound);
-	suite_add_tcase(s, tch);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ipc_channel_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(ipc_channel_suite());
 }

@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "msgid.h"
+#include "unit_main.h"
 
 /* ---- level and target ----------------------------------------------- */
 
@@ -419,42 +420,29 @@ END_TEST
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("settings");
-	TCase *te = tcase_create("stderr");
-	TCase *tj = tcase_create("journal");
+	TCase *tc = unit_tcase(s, "settings", 10);
+	TCase *te = unit_tcase(s, "stderr", 10);
+	TCase *tj = unit_tcase(s, "journal", 10);
 
-	tcase_set_timeout(tc, 10);
-	tcase_add_loop_test(tc, test_level_resolve, 0,
-			    (int)(sizeof(level_cases) / sizeof(level_cases[0])));
+	tcase_add_loop_test(tc, test_level_resolve, 0, N_ELEM(level_cases));
 	tcase_add_test(tc, test_target_parse);
 	tcase_add_test(tc, test_auto_target);
-	suite_add_tcase(s, tc);
 
-	tcase_set_timeout(te, 10);
 	tcase_add_test(te, test_stderr_line);
 	tcase_add_test(te, test_stderr_escaping);
 	tcase_add_test(te, test_stderr_single_write);
 	tcase_add_test(te, test_hexdump_level);
-	suite_add_tcase(s, te);
 
-	tcase_set_timeout(tj, 10);
 	tcase_add_test(tj, test_native_datagram);
 	tcase_add_test(tj, test_native_hexdump);
 	tcase_add_test(tj, test_native_drop_on_full);
 	tcase_add_test(tj, test_native_drop_too_large);
 	tcase_add_test(tj, test_journal_fd_ownership);
 	tcase_add_test(tj, test_sd_journal_path);
-	suite_add_tcase(s, tj);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(log_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(log_suite());
 }

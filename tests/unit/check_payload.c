@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "payload.h"
+#include "json_test.h"
+#include "unit_main.h"
 
 /* The parsers, behind one signature so tables can drive them. */
 enum kind { K_REGISTER, K_ATTACH, K_UNREGISTER, K_HYPER, K_CONNECT, K_SIGNAL,
@@ -39,11 +41,9 @@ union any {
 
 static int parse(enum kind k, const char *s, size_t n, union any *u, char **err)
 {
-	char *buf = malloc(n ? n : 1);
+	char *buf = exact(s, n);
 	int r = -1;
 
-	ck_assert_ptr_nonnull(buf);
-	memcpy(buf, s, n);
 	switch (k) {
 	case K_REGISTER: r = payload_parse_register_vm(buf, n, &u->reg, err); break;
 	case K_ATTACH: r = payload_parse_attach_vm(buf, n, &u->att, err); break;
@@ -433,19 +433,7 @@ END_TEST
 /* {"hyperName":"x","data":[[...]]} with @n arrays, length in *len. */
 static char *hyper_nested(int n, size_t *len)
 {
-	char *s = malloc((size_t)n * 2 + 40);
-	size_t o;
-
-	ck_assert_ptr_nonnull(s);
-	o = (size_t)sprintf(s, "{\"hyperName\":\"x\",\"data\":");
-	for (int i = 0; i < n; i++)
-		s[o++] = '[';
-	for (int i = 0; i < n; i++)
-		s[o++] = ']';
-	s[o++] = '}';
-	s[o] = '\0';
-	*len = o;
-	return s;
+	return nested_doc("{\"hyperName\":\"x\",\"data\":", n, len);
 }
 
 START_TEST(test_too_deep)
@@ -538,34 +526,24 @@ END_TEST
 static Suite *payload_suite(void)
 {
 	Suite *s = suite_create("payload");
-	TCase *tc = tcase_create("parse");
-	TCase *tb = tcase_create("build");
+	TCase *tc = unit_tcase(s, "parse", 10);
+	TCase *tb = unit_tcase(s, "build", 10);
 
-	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_register_vm);
 	tcase_add_test(tc, test_attach_unregister_connect);
 	tcase_add_test(tc, test_hyper);
 	tcase_add_test(tc, test_signal);
 	tcase_add_test(tc, test_log_and_event);
-	tcase_add_loop_test(tc, test_rejected, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_loop_test(tc, test_rejected, 0, N_ELEM(bad));
 	tcase_add_test(tc, test_nul_and_length);
 	tcase_add_test(tc, test_too_deep);
 	tcase_add_loop_test(tc, test_truncated_everywhere, 0, 100);
-	suite_add_tcase(s, tc);
 
-	tcase_set_timeout(tb, 10);
 	tcase_add_test(tb, test_builders);
-	suite_add_tcase(s, tb);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(payload_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(payload_suite());
 }

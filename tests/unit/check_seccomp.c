@@ -27,6 +27,7 @@
 extern char **environ;
 
 #include "sandbox.h"
+#include "unit_main.h"
 
 /* Run @fn under the filter in a child; return its wait status. */
 static int run_confined(void (*fn)(void))
@@ -126,12 +127,14 @@ static void do_chroot(void)
 	(void)syscall(SYS_chroot, "/");
 }
 
-START_TEST(test_open_killed) { assert_killed_by_sigsys(do_open); }
-END_TEST
-START_TEST(test_legacy_open_killed) { assert_killed_by_sigsys(do_legacy_open); }
-END_TEST
-START_TEST(test_socket_killed) { assert_killed_by_sigsys(do_socket); }
-END_TEST
+/* A test that @fn, run under the filter, dies of SIGSYS. */
+#define KILLED_TEST(name, fn)						\
+	START_TEST(name) { assert_killed_by_sigsys(fn); }		\
+	END_TEST
+
+KILLED_TEST(test_open_killed, do_open)
+KILLED_TEST(test_legacy_open_killed, do_legacy_open)
+KILLED_TEST(test_socket_killed, do_socket)
 START_TEST(test_connect_killed)
 {
 	pre_made_socket = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -140,22 +143,14 @@ START_TEST(test_connect_killed)
 	close(pre_made_socket);
 }
 END_TEST
-START_TEST(test_execve_killed) { assert_killed_by_sigsys(do_execve); }
-END_TEST
-START_TEST(test_fork_killed) { assert_killed_by_sigsys(do_fork); }
-END_TEST
-START_TEST(test_raw_fork_killed) { assert_killed_by_sigsys(do_raw_fork); }
-END_TEST
-START_TEST(test_ptrace_killed) { assert_killed_by_sigsys(do_ptrace); }
-END_TEST
-START_TEST(test_exec_mmap_killed) { assert_killed_by_sigsys(do_exec_mmap); }
-END_TEST
-START_TEST(test_bad_ioctl_killed) { assert_killed_by_sigsys(do_bad_ioctl); }
-END_TEST
-START_TEST(test_bad_fcntl_killed) { assert_killed_by_sigsys(do_bad_fcntl); }
-END_TEST
-START_TEST(test_chroot_killed) { assert_killed_by_sigsys(do_chroot); }
-END_TEST
+KILLED_TEST(test_execve_killed, do_execve)
+KILLED_TEST(test_fork_killed, do_fork)
+KILLED_TEST(test_raw_fork_killed, do_raw_fork)
+KILLED_TEST(test_ptrace_killed, do_ptrace)
+KILLED_TEST(test_exec_mmap_killed, do_exec_mmap)
+KILLED_TEST(test_bad_ioctl_killed, do_bad_ioctl)
+KILLED_TEST(test_bad_fcntl_killed, do_bad_fcntl)
+KILLED_TEST(test_chroot_killed, do_chroot)
 
 static int steady_pair[2] = { -1, -1 };
 
@@ -205,9 +200,8 @@ END_TEST
 static Suite *seccomp_suite(void)
 {
 	Suite *s = suite_create("seccomp");
-	TCase *tc = tcase_create("allowlist");
+	TCase *tc = unit_tcase(s, "allowlist", 20);
 
-	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_open_killed);
 	tcase_add_test(tc, test_legacy_open_killed);
 	tcase_add_test(tc, test_socket_killed);
@@ -221,17 +215,10 @@ static Suite *seccomp_suite(void)
 	tcase_add_test(tc, test_bad_fcntl_killed);
 	tcase_add_test(tc, test_chroot_killed);
 	tcase_add_test(tc, test_steady_state_allowed);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(seccomp_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(seccomp_suite());
 }

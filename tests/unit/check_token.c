@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "token.h"
+#include "unit_main.h"
 
 #define URL_ALPHABET \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -191,9 +192,8 @@ END_TEST
 static Suite *token_suite(void)
 {
 	Suite *s = suite_create("token");
-	TCase *tc = tcase_create("core");
+	TCase *tc = unit_tcase(s, "core", 10);
 
-	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_base64url_vectors);
 	tcase_add_test(tc, test_base64url_token_size);
 	tcase_add_test(tc, test_generate_shape);
@@ -202,17 +202,10 @@ static Suite *token_suite(void)
 	tcase_add_test(tc, test_invalid_shapes);
 	tcase_add_loop_test(tc, test_invalid_each_position, 0, TOKEN_STR_LEN);
 	tcase_add_test(tc, test_prefix);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(token_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(token_suite());
 }
