@@ -32,15 +32,12 @@ static void setup(void)
 {
 	static const char *const extra[] = { "--stdin-buffer", "0", NULL };
 
-	h = harness_new();
-	vm = harness_vm_start(h, "vm", HARNESS_HYPERSTART1, extra);
-	harness_proxy_start(h, NULL);
+	h = harness_setup("vm", HARNESS_HYPERSTART1, extra, &vm);
 }
 
 static void teardown(void)
 {
-	harness_proxy_settle(h);
-	h = harness_free(h);
+	h = harness_teardown(h);
 }
 
 /* A running cc-proxyctl. */
@@ -191,13 +188,41 @@ static int ctl(struct ctl_run *r, const char *stdin_path, const char *const *arg
 	return ctl_finish(r);
 }
 
-static void register_vm(void)
+/*
+ * Run @args to the end (stdin empty): exit status @status and, unless
+ * NULL, @err_has in what it wrote to stderr.
+ */
+static void ctl_expect(const char *const *args, int status, const char *err_has)
 {
 	struct ctl_run r;
+	int got = ctl(&r, NULL, args);
+
+	ck_assert_msg(got == status, "%s %s: exit status %d, want %d; stderr: %s",
+		      args[0], args[1] ? args[1] : "", got, status, ctl_errtext(&r));
+	ck_assert_msg(!err_has || strstr(ctl_errtext(&r), err_has),
+		      "stderr lacks \"%s\": %s", err_has, ctl_errtext(&r));
+	ctl_free(&r);
+}
+
+/* Run @args to the end: exit status 0, and its stdout is a RegisterVM or
+ * AttachVM answer with @ntokens tokens (tclient_check_io_answer()). */
+static void ctl_expect_io(const char *const *args, int ntokens)
+{
+	struct ctl_run r;
+	struct json_object *o;
+
+	ck_assert_msg(ctl(&r, NULL, args) == 0, "%s", ctl_errtext(&r));
+	o = json_tokener_parse(ctl_out(&r));
+	tclient_check_io_answer(h, o, ntokens);
+	json_object_put(o);
+	ctl_free(&r);
+}
+
+static void register_vm(void)
+{
 	const char *args[] = { "register", "vm", "--ctl", vm->ctl, "--io", vm->io, NULL };
 
-	ck_assert_msg(ctl(&r, NULL, args) == 0, "register failed: %s", ctl_errtext(&r));
-	ctl_free(&r);
+	ctl_expect(args, 0, NULL);
 }
 
 START_TEST(test_ctl_no_proxy)
@@ -219,65 +244,33 @@ END_TEST
 
 START_TEST(test_ctl_usage)
 {
-	struct ctl_run r;
 	const char *a1[] = { "exec", "vm", NULL };
 	const char *a2[] = { "frobnicate", NULL };
 	const char *a3[] = { "hyper", "vm", "ping", "{bad", NULL };
 	const char *a4[] = { "register", "vm", "--ctl", "x", NULL };
 
-	ck_assert_int_eq(ctl(&r, NULL, a1), 2);
-	ck_assert_msg(strstr(ctl_errtext(&r), "missing the command"), "%s", ctl_errtext(&r));
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, a2), 2);
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, a3), 2);
-	ck_assert_msg(strstr(ctl_errtext(&r), "JSON"), "%s", ctl_errtext(&r));
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, a4), 2);
-	ctl_free(&r);
+	ctl_expect(a1, 2, "missing the command");
+	ctl_expect(a2, 2, NULL);
+	ctl_expect(a3, 2, "JSON");
+	ctl_expect(a4, 2, NULL);
 }
 END_TEST
 
 START_TEST(test_ctl_register_attach_unregister)
 {
-	struct ctl_run r;
 	const char *reg[] = { "register", "vm", "--ctl", vm->ctl, "--io", vm->io,
 			      "--console", vm->console, "--tokens", "2", NULL };
 	const char *att[] = { "attach", "vm", NULL };
 	const char *att1[] = { "attach", "vm", "--tokens", "1", NULL };
 	const char *unreg[] = { "unregister", "vm", NULL };
-	struct json_object *o;
 
-	ck_assert_msg(ctl(&r, NULL, reg) == 0, "%s", ctl_errtext(&r));
-	o = json_tokener_parse(ctl_out(&r));
-	tclient_check_io_answer(h, o, 2);
-	json_object_put(o);
-	ctl_free(&r);
-
-	ck_assert_int_eq(ctl(&r, NULL, att), 0);
-	o = json_tokener_parse(ctl_out(&r));
-	tclient_check_io_answer(h, o, 0);
-	json_object_put(o);
-	ctl_free(&r);
-
-	ck_assert_int_eq(ctl(&r, NULL, att1), 0);
-	o = json_tokener_parse(ctl_out(&r));
-	tclient_check_io_answer(h, o, 1);
-	json_object_put(o);
-	ctl_free(&r);
-
+	ctl_expect_io(reg, 2);
+	ctl_expect_io(att, 0);
+	ctl_expect_io(att1, 1);
 	/* Registering it again: the proxy's error, exit 1. */
-	ck_assert_int_eq(ctl(&r, NULL, reg), 1);
-	ck_assert_msg(strstr(ctl_errtext(&r), "register vm: error from cc-proxy: "),
-		      "%s", ctl_errtext(&r));
-	ctl_free(&r);
-
-	ck_assert_msg(ctl(&r, NULL, unreg) == 0, "%s", ctl_errtext(&r));
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, att), 1);
-	ck_assert_msg(strstr(ctl_errtext(&r), "attach vm: error from cc-proxy: "),
-		      "%s", ctl_errtext(&r));
-	ctl_free(&r);
+	ctl_expect(reg, 1, "register vm: error from cc-proxy: ");
+	ctl_expect(unreg, 0, NULL);
+	ctl_expect(att, 1, "attach vm: error from cc-proxy: ");
 }
 END_TEST
 
@@ -296,13 +289,9 @@ START_TEST(test_ctl_hyper)
 	ck_assert_msg(o, "version answer is not JSON: %s", ctl_out(&r));
 	json_object_put(o);
 	ctl_free(&r);
-	ck_assert_msg(ctl(&r, NULL, ping) == 0, "%s", ctl_errtext(&r));
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, bad), 1);
-	ck_assert_msg(strstr(ctl_errtext(&r), "error from cc-proxy"), "%s", ctl_errtext(&r));
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, novm), 1);
-	ctl_free(&r);
+	ctl_expect(ping, 0, NULL);
+	ctl_expect(bad, 1, "error from cc-proxy");
+	ctl_expect(novm, 1, NULL);
 }
 END_TEST
 
@@ -322,18 +311,12 @@ END_TEST
 
 START_TEST(test_ctl_exec_failures)
 {
-	struct ctl_run r;
 	const char *novm[] = { "exec", "nosuchvm", "true", NULL };
 	const char *nobin[] = { "exec", "vm", "/nonexistent/cc-proxy-it", NULL };
 
 	register_vm();
-	ck_assert_int_eq(ctl(&r, NULL, novm), 125);
-	ck_assert_msg(strstr(ctl_errtext(&r), "AttachVM failed: error from cc-proxy"),
-		      "%s", ctl_errtext(&r));
-	ctl_free(&r);
-	ck_assert_int_eq(ctl(&r, NULL, nobin), 125);
-	ck_assert_msg(strstr(ctl_errtext(&r), "execcmd failed"), "%s", ctl_errtext(&r));
-	ctl_free(&r);
+	ctl_expect(novm, 125, "AttachVM failed: error from cc-proxy");
+	ctl_expect(nobin, 125, "execcmd failed");
 }
 END_TEST
 
@@ -420,14 +403,11 @@ START_TEST(test_ctl_exec_signal)
 }
 END_TEST
 
-static Suite *ctl_suite(void)
+int main(void)
 {
 	Suite *s = suite_create("cc-proxyctl");
-	TCase *tc = tcase_create("cc-proxyctl");
+	TCase *tc = harness_tcase_add(s, "cc-proxyctl", setup, teardown, 45);
 
-	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 45);
 	tcase_add_test(tc, test_ctl_no_proxy);
 	tcase_add_test(tc, test_ctl_usage);
 	tcase_add_test(tc, test_ctl_register_attach_unregister);
@@ -438,17 +418,5 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_ctl_exec_stdin_pipe_env);
 	tcase_add_test(tc, test_ctl_exec_tty);
 	tcase_add_test(tc, test_ctl_exec_signal);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(ctl_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

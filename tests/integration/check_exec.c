@@ -23,41 +23,46 @@
 #include "tclient.h"
 #include "texec.h"
 
-static struct harness *h;
 static struct texec x;
 
 static void setup(void)
 {
-	h = harness_new();
-	x = (struct texec){ .h = h };
-	harness_proxy_start(h, NULL);
+	texec_setup(&x);
 }
 
 static void teardown(void)
 {
-	texec_deinit(&x);
-	harness_proxy_settle(h);
-	h = harness_free(h);
+	texec_teardown(&x);
 }
 
 /* simvm: lift hyperstart's 512-byte stdin buffer (0: unlimited). */
 #define SIMVM_NO_STDIN_LIMIT "--stdin-buffer", "0"
 
+/*
+ * The usual process test for loop index @i: `sh -c @script` (with a
+ * terminal or not), the stdin frames @in in order (NULL-terminated; ""
+ * sends an empty frame, i.e. EOF; @in may be NULL), then the output
+ * collected into @o, exit status @status (texec_end()). The caller
+ * deinits @o.
+ */
+static void run_sh(int i, bool terminal, const char *script, const char *const *in,
+		   int status, struct tclient_output *o)
+{
+	struct tclient *shim = texec_start_sh(&x, i, NULL, terminal, script);
+
+	for (size_t k = 0; in && in[k]; k++)
+		tclient_send_stdin(shim, in[k], strlen(in[k]));
+	texec_end(shim, o, status);
+}
+
 START_TEST(test_exec_demux_status)
 {
-	struct tclient *shim;
 	struct tclient_output o;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "echo out; echo err >&2; echo out2; exit 3");
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	run_sh(_i, false, "echo out; echo err >&2; echo out2; exit 3", NULL, 3, &o);
 	texec_expect_str(o.out, "out\nout2\n");
 	texec_expect_str(o.err, "err\n");
-	ck_assert_int_eq(o.status, 3);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
@@ -65,14 +70,12 @@ END_TEST
 START_TEST(test_exec_large_output)
 {
 	enum { LINES = 120000 };
-	struct tclient *shim;
+	struct tclient *shim = texec_start_sh(&x, _i, NULL, false,
+					      "seq 1 120000; seq 1 5000 >&2; echo end; exit 5");
 	struct tclient_output o;
 	struct evbuffer *want = evbuffer_new();
 	char *w, *got;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "seq 1 120000; seq 1 5000 >&2; echo end; exit 5");
 	tclient_output_init(&o);
 	tclient_collect(shim, &o, 3 * HARNESS_WAIT_MS);
 	tclient_settle(shim, &o);
@@ -98,42 +101,29 @@ END_TEST
 
 START_TEST(test_exec_stdin_line)
 {
-	struct tclient *shim;
 	struct tclient_output o;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "read x; echo \"got $x\"; exit 2");
-	tclient_send_stdin(shim, "hello\n", 6);
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	run_sh(_i, false, "read x; echo \"got $x\"; exit 2",
+	       (const char *const[]){ "hello\n", NULL }, 2, &o);
 	texec_expect_str(o.out, "got hello\n");
-	ck_assert_int_eq(o.status, 2);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
 /* stdin sent before the agent started the process waits for it. */
 START_TEST(test_exec_stdin_before_start)
 {
-	struct tclient *shim;
+	struct tclient *shim = texec_vm_shim(&x, _i, NULL);
 	struct tclient_output o;
-	char *req;
+	char *req = texec_hyper_sh("execcmd", texec_token(&x, 0), false, "hyperstart",
+				   "read x; echo \"early $x\"");
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	req = texec_hyper_sh("execcmd", texec_token(&x, 0), false, "hyperstart",
-		       "read x; echo \"early $x\"");
 	tclient_send_command(x.rt, FRAME_CMD_HYPER, req);
 	tclient_send_stdin(shim, "bird\n", 5);
 	json_object_put(tclient_expect_ok(x.rt, FRAME_CMD_HYPER));
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	texec_end(shim, &o, 0);
 	texec_expect_str(o.out, "early bird\n");
-	ck_assert_int_eq(o.status, 0);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 	free(req);
 }
 END_TEST
@@ -141,21 +131,12 @@ END_TEST
 /* An empty stdin frame closes the process's stdin. */
 START_TEST(test_exec_stdin_eof)
 {
-	struct tclient *shim;
 	struct tclient_output o;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "wc -c");
-	tclient_send_stdin(shim, "abc", 3);
-	tclient_send_stdin(shim, "defg", 4);
-	tclient_send_stdin(shim, NULL, 0);
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	/* "": the empty frame */
+	run_sh(_i, false, "wc -c", (const char *const[]){ "abc", "defg", "", NULL }, 0, &o);
 	texec_expect_str(o.out, "7\n");
-	ck_assert_int_eq(o.status, 0);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
@@ -167,7 +148,7 @@ START_TEST(test_exec_stdin_1mib)
 	const char *const extra[] = { SIMVM_NO_STDIN_LIMIT, NULL };
 	size_t len = 1024 * 1024, off = 0, k = 0;
 	uint8_t *data = malloc(len), *got = malloc(len + 1);
-	const char *path = harness_path(h, "stdin.out");
+	const char *path = harness_path(x.h, "stdin.out");
 	struct tclient *shim;
 	struct tclient_output o;
 	char script[PATH_MAX + 32];
@@ -182,10 +163,8 @@ START_TEST(test_exec_stdin_1mib)
 		rnd ^= rnd << 5;
 		data[i] = (uint8_t)rnd;
 	}
-	texec_vm_up(&x, _i, 1, extra);
-	shim = texec_shim(&x, texec_token(&x, 0));
 	snprintf(script, sizeof(script), "cat > '%s'", path);
-	texec_sh(&x, texec_token(&x, 0), false, script);
+	shim = texec_start_sh(&x, _i, extra, false, script);
 	while (off < len) {
 		size_t sz = sizes[k++ % ARRAY_LEN(sizes)];
 
@@ -214,78 +193,54 @@ END_TEST
 /* Without a token, output goes to the null session: never to a shim. */
 START_TEST(test_exec_null_session)
 {
-	struct tclient *shim;
+	struct tclient *shim = texec_vm_shim(&x, _i, NULL);
 	struct tclient_output o;
-	char *req;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	req = texec_hyper_sh("execcmd", NULL, false, "hyperstart",
-		       "for i in 1 2 3 4 5 6 7 8; do echo discarded; echo discarded >&2; done; exit 9");
-	json_object_put(tclient_call(x.rt, FRAME_CMD_HYPER, req));
-	free(req);
+	texec_sh(&x, NULL, false,
+		 "for i in 1 2 3 4 5 6 7 8; do echo discarded; echo discarded >&2; done; exit 9");
 	texec_sh(&x, texec_token(&x, 0), false, "echo mine; exit 1");
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	texec_end(shim, &o, 1);
 	texec_expect_str(o.out, "mine\n");
 	texec_expect_str(o.err, "");
-	ck_assert_int_eq(o.status, 1);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
 /* With a terminal everything comes on stdout. */
 START_TEST(test_exec_terminal)
 {
-	struct tclient *shim;
 	struct tclient_output o;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), true, "echo out; echo err >&2; exit 4");
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	run_sh(_i, true, "echo out; echo err >&2; exit 4", NULL, 4, &o);
 	texec_expect_contains(o.out, "out");
 	texec_expect_contains(o.out, "err");
 	texec_expect_str(o.err, "");
-	ck_assert_int_eq(o.status, 4);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
 /* A terminal's size (SIGWINCH -> winsize) and input. */
 START_TEST(test_exec_terminal_winsize_stdin)
 {
-	struct tclient *shim;
+	struct tclient *shim = texec_start_sh(&x, _i, NULL, true,
+					      "read x; stty size; echo \"got $x\"");
 	struct tclient_output o;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), true, "read x; stty size; echo \"got $x\"");
 	json_object_put(tclient_call(shim, FRAME_CMD_SIGNAL,
 				     "{\"signalNumber\":28,\"columns\":123,\"rows\":45}"));
 	tclient_send_stdin(shim, "hello\n", 6);
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	texec_end(shim, &o, 0);
 	texec_expect_contains(o.out, "45 123");
 	texec_expect_contains(o.out, "got hello");
-	ck_assert_int_eq(o.status, 0);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
-static Suite *exec_suite(void)
+int main(void)
 {
-	Suite *s = suite_create(getenv("CC_PROXY_IT_ACTIVATION") ?
-				"exec (socket-activated)" : "exec");
-	TCase *tc = tcase_create("processes through the proxy");
+	Suite *s = harness_suite_new("exec");
+	TCase *tc = harness_tcase_add(s, "processes through the proxy", setup, teardown, 45);
 
-	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 45);
 	tcase_add_loop_test(tc, test_exec_demux_status, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_large_output, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_stdin_line, 0, TEXEC_DIALECTS);
@@ -295,17 +250,5 @@ static Suite *exec_suite(void)
 	tcase_add_loop_test(tc, test_exec_null_session, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_terminal, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_terminal_winsize_stdin, 0, TEXEC_DIALECTS);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(exec_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

@@ -37,6 +37,7 @@
 #include "harness.h"
 #include "lifecycle_util.h"
 #include "tclient.h"
+#include "texec.h"
 
 static struct harness *h;
 static char vg_log[PATH_MAX];	/* valgrind's report, or "" */
@@ -118,7 +119,7 @@ START_TEST(test_helper_sigkill)
 	struct tclient *shim;
 	struct tclient_output o;
 	pid_t h1, h2;
-	char *msg, *got, line[96];
+	char *msg, line[96];
 
 	json_object_put(tclient_register(rt1, h, "vm1", vm1, 0));
 	reg2 = tclient_register(rt2, h, "vm2", vm2, 1);
@@ -127,16 +128,16 @@ START_TEST(test_helper_sigkill)
 	ck_assert_int_ne(h1, h2);
 
 	/* VM2: a process that echoes each stdin line, streaming across the kill. */
-	shim = lu_shim_connect(h, tclient_token(reg2, 0));
-	lu_exec_sh(rt2, tclient_token(reg2, 0),
-		   "while read l; do echo \"got $l\"; done; exit 42");
+	shim = tclient_connect_shim(h, tclient_token(reg2, 0));
+	texec_sh_on(rt2, tclient_token(reg2, 0), false,
+		    "while read l; do echo \"got $l\"; done; exit 42");
 	tclient_output_init(&o);
 	tclient_send_stdin(shim, "one\n", 4);
-	lu_read_until(shim, &o, "got one\n");
+	tclient_read_until(shim, &o, "got one\n");
 
 	/* VM1: a ping in flight (the agent holds its answer 60 s). */
 	tclient_send_command(rt1, FRAME_CMD_HYPER, "{\"hyperName\":\"ping\"}");
-	ck_assert_msg(lu_wait_file(rec, "ping ", HARNESS_WAIT_MS),
+	ck_assert_msg(harness_wait_file(rec, "ping ", HARNESS_WAIT_MS),
 		      "the ping never reached VM1's agent");
 
 	helper_ends(h1, SIGKILL);
@@ -158,19 +159,13 @@ START_TEST(test_helper_sigkill)
 	/* VM2 never noticed: same helper, output continues, right status. */
 	ck_assert_int_eq(helper_of("vm2"), h2);
 	tclient_send_stdin(shim, "two\n", 4);
-	lu_read_until(shim, &o, "got two\n");
+	tclient_read_until(shim, &o, "got two\n");
 	tclient_ping_ok(rt2);
 	tclient_send_stdin(shim, "three\n", 6);
 	tclient_send_stdin(shim, NULL, 0);
-	tclient_collect(shim, &o, HARNESS_WAIT_MS);
-	tclient_settle(shim, &o);
-	got = tclient_output_dup(o.out);
-	ck_assert_str_eq(got, "got one\ngot two\ngot three\n");
+	texec_finish(shim, &o);
+	texec_expect_str(o.out, "got one\ngot two\ngot three\n");
 	ck_assert_int_eq(o.status, 42);
-	ck_assert_uint_eq(o.n_exited, 1);
-	ck_assert_uint_eq(o.n_after_exit, 0);
-	ck_assert_uint_eq(o.n_other, 0);
-	free(got);
 	tclient_output_deinit(&o);
 	json_object_put(reg2);
 	tclient_free(shim);
@@ -191,7 +186,7 @@ START_TEST(test_io_drop)
 						 _i ? crash : NULL);
 	struct tclient *rt = tclient_connect(h, "runtime");
 	struct json_object *reg = tclient_register(rt, h, "vm1", vm, 1);
-	struct tclient *shim = lu_shim_connect(h, tclient_token(reg, 0));
+	struct tclient *shim = tclient_connect_shim(h, tclient_token(reg, 0));
 	struct tclient_output o;
 	struct harness_vm *fresh;
 	pid_t helper = helper_of("vm1");
@@ -199,8 +194,8 @@ START_TEST(test_io_drop)
 
 	tclient_output_init(&o);
 	if (_i == 0) {
-		lu_exec_sh(rt, tclient_token(reg, 0), "echo started; read x; echo never");
-		lu_read_until(shim, &o, "started\n");
+		texec_sh_on(rt, tclient_token(reg, 0), false, "echo started; read x; echo never");
+		tclient_read_until(shim, &o, "started\n");
 		ck_assert_int_eq(kill(vm->pid, SIGUSR1), 0);
 	} else {
 		char req[256];
@@ -213,7 +208,7 @@ START_TEST(test_io_drop)
 		ck_assert_msg(strstr(msg, "vm1"), "error \"%s\" does not name the VM", msg);
 		free(msg);
 	}
-	lu_expect_closed(shim, &o);
+	tclient_expect_closed(shim, &o);
 	ck_assert(o.eof);
 	helper_ends(helper, 0);
 	ck_assert_msg(lu_wait_helper_stopped(h, rt, "vm1", helper, 0),
@@ -335,13 +330,13 @@ START_TEST(test_data_bypasses_master)
 	struct harness_vm *vm = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, NULL);
 	struct tclient *rt = tclient_connect(h, "runtime");
 	struct json_object *reg = tclient_register(rt, h, "vm1", vm, 1);
-	struct tclient *shim = lu_shim_connect(h, tclient_token(reg, 0));
+	struct tclient *shim = tclient_connect_shim(h, tclient_token(reg, 0));
 	long long deadline, cpu0, cpu1;
 	unsigned long long got = 0, nonzero = 0;
 	int status = -1;
 
 	cpu0 = lu_cpu_ms(h->proxy_pid);
-	lu_exec_sh(rt, tclient_token(reg, 0), "head -c 209715200 /dev/zero; exit 7");
+	texec_sh_on(rt, tclient_token(reg, 0), false, "head -c 209715200 /dev/zero; exit 7");
 	deadline = harness_now_ms() + 3 * HARNESS_WAIT_MS;
 	while (status < 0) {
 		struct frame f;
@@ -425,8 +420,8 @@ START_TEST(test_hyper_data_exact)
 	struct harness_vm *vm = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, extra);
 	struct tclient *rt = tclient_connect(h, "runtime");
 	struct json_object *reg = tclient_register(rt, h, "vm1", vm, 2);
-	struct tclient *s0 = lu_shim_connect(h, tclient_token(reg, 0));
-	struct tclient *s1 = lu_shim_connect(h, tclient_token(reg, 1));
+	struct tclient *s0 = tclient_connect_shim(h, tclient_token(reg, 0));
+	struct tclient *s1 = tclient_connect_shim(h, tclient_token(reg, 1));
 	const char *proc = strstr(exec_data, "\"process\" :\t{");
 	size_t at = (size_t)(proc - exec_data) + strlen("\"process\" :\t{"), len, n;
 	const char *pfx = "\"stdio\":3,\"stderr\":4,\"id\":\"cc-proxy-";
@@ -470,13 +465,9 @@ START_TEST(test_hyper_data_exact)
 	tclient_output_init(&o1);
 	tclient_collect(s0, &o0, HARNESS_WAIT_MS);
 	tclient_collect(s1, &o1, HARNESS_WAIT_MS);
-	got = tclient_output_dup(o0.out);
-	ck_assert_str_eq(got, "rec\n");
-	free(got);
+	texec_expect_str(o0.out, "rec\n");
 	ck_assert_int_eq(o0.status, 3);
-	got = tclient_output_dup(o1.out);
-	ck_assert_msg(strstr(got, "nc"), "newcontainer output \"%s\"", got);
-	free(got);
+	texec_expect_contains(o1.out, "nc");
 	ck_assert_int_eq(o1.status, 4);
 	tclient_output_deinit(&o0);
 	tclient_output_deinit(&o1);
@@ -505,25 +496,22 @@ START_TEST(test_representative)
 	struct json_object *reg = tclient_register(rt, h, "vm1", vm1, 1);
 	struct json_object *reg2 = tclient_register(rt2, h, "vm2", vm2, 1);
 	struct tclient *att = tclient_connect(h, "attach");
-	struct tclient *shim = lu_shim_connect(h, tclient_token(reg, 0));
-	struct tclient *shim2 = lu_shim_connect(h, tclient_token(reg2, 0));
+	struct tclient *shim = tclient_connect_shim(h, tclient_token(reg, 0));
+	struct tclient *shim2 = tclient_connect_shim(h, tclient_token(reg2, 0));
 	struct tclient_output o, o2;
 	pid_t helper = helper_of("vm1");
-	char *got;
 
-	lu_exec_sh(rt, tclient_token(reg, 0),
-		   "read x; echo \"got $x\"; read y; echo \"second $y\" >&2; exit 5");
+	texec_sh_on(rt, tclient_token(reg, 0), false,
+		    "read x; echo \"got $x\"; read y; echo \"second $y\" >&2; exit 5");
 	tclient_output_init(&o);
 	tclient_send_stdin(shim, "a\n", 2);
-	lu_read_until(shim, &o, "got a\n");
+	tclient_read_until(shim, &o, "got a\n");
 	shim = tclient_free(shim);
-	shim = lu_shim_reconnect(h, tclient_token(reg, 0));
+	shim = tclient_reconnect_shim(h, "shim-again", tclient_token(reg, 0));
 	tclient_send_stdin(shim, "b\n", 2);
 	tclient_collect(shim, &o, HARNESS_WAIT_MS);
-	got = tclient_output_dup(o.err);
-	ck_assert_str_eq(got, "second b\n");
+	texec_expect_str(o.err, "second b\n");
 	ck_assert_int_eq(o.status, 5);
-	free(got);
 	/* Another client attaches, with a token of its own. */
 	json_object_put(tclient_call(att, FRAME_CMD_ATTACH_VM,
 				     "{\"containerId\":\"vm1\",\"numIOStreams\":1}"));
@@ -540,9 +528,9 @@ START_TEST(test_representative)
 	ck_assert(lu_wait_helper_stopped(h, rt, "vm1", helper, 0));
 	free(ping_error(att));
 	/* vm2's process is still running when the master is stopped. */
-	lu_exec_sh(rt2, tclient_token(reg2, 0), "echo up; read x");
+	texec_sh_on(rt2, tclient_token(reg2, 0), false, "echo up; read x");
 	tclient_output_init(&o2);
-	lu_read_until(shim2, &o2, "up\n");
+	tclient_read_until(shim2, &o2, "up\n");
 	tclient_output_deinit(&o);
 	tclient_output_deinit(&o2);
 	json_object_put(reg);
@@ -555,42 +543,25 @@ START_TEST(test_representative)
 }
 END_TEST
 
-static Suite *lifecycle_suite(void)
+/* The tests of both test cases; the CPU measure (@cpu) only without valgrind. */
+static void add_tests(TCase *tc, bool cpu)
 {
-	Suite *s = suite_create("lifecycle");
-	TCase *tc = tcase_create("helpers from birth to reaping");
-	TCase *vg = tcase_create("the same, cc-proxy under valgrind");
-
-	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 45);
 	tcase_add_test(tc, test_helper_sigkill);
 	tcase_add_loop_test(tc, test_io_drop, 0, 2);
 	tcase_add_test(tc, test_helpers_and_fds);
-	tcase_add_test(tc, test_data_bypasses_master);
+	if (cpu)
+		tcase_add_test(tc, test_data_bypasses_master);
 	tcase_add_test(tc, test_hyper_data_exact);
 	tcase_add_test(tc, test_representative);
-	suite_add_tcase(s, tc);
-
-	tcase_add_unchecked_fixture(vg, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(vg, setup_valgrind, teardown);
-	tcase_set_timeout(vg, 60);
-	tcase_add_test(vg, test_helper_sigkill);
-	tcase_add_loop_test(vg, test_io_drop, 0, 2);
-	tcase_add_test(vg, test_helpers_and_fds);
-	tcase_add_test(vg, test_hyper_data_exact);
-	tcase_add_test(vg, test_representative);
-	suite_add_tcase(s, vg);
-	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(lifecycle_suite());
-	int failed;
+	Suite *s = suite_create("lifecycle");
 
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	add_tests(harness_tcase_add(s, "helpers from birth to reaping", setup, teardown, 45),
+		  true);
+	add_tests(harness_tcase_add(s, "the same, cc-proxy under valgrind", setup_valgrind,
+				    teardown, 60), false);
+	return harness_run(s);
 }

@@ -25,25 +25,28 @@ static struct harness_vm *vm1;
 
 static void setup(void)
 {
-	h = harness_new();
-	vm1 = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, NULL);
-	harness_proxy_start(h, NULL);
+	h = harness_setup("vm1", HARNESS_HYPERSTART1, NULL, &vm1);
 }
 
 static void teardown(void)
 {
-	harness_proxy_settle(h);
-	h = harness_free(h);
+	h = harness_teardown(h);
 }
 
-static char *register_json(const char *id, const struct harness_vm *vm, int ntokens)
+/* A new "runtime" connection that registered vm1 (no tokens). */
+static struct tclient *runtime_vm1(void)
 {
-	char *s = NULL;
+	struct tclient *c = tclient_connect(h, "runtime");
 
-	ck_assert(asprintf(&s, "{\"containerId\":\"%s\",\"ctlSerial\":\"%s\","
-			   "\"ioSerial\":\"%s\",\"numIOStreams\":%d}",
-			   id, vm->ctl, vm->io, ntokens) > 0);
-	return s;
+	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
+	return c;
+}
+
+/* The connection @c goes on (a Hyper ping succeeds); then close it. */
+static void ping_free(struct tclient *c)
+{
+	tclient_ping_ok(c);
+	tclient_free(c);
 }
 
 START_TEST(test_register_answer_shape)
@@ -51,7 +54,7 @@ START_TEST(test_register_answer_shape)
 	struct tclient *c = tclient_connect(h, "runtime");
 	struct json_object *a;
 	struct frame f;
-	char *req = register_json("vm1", vm1, 0);
+	char *req = tclient_register_json("vm1", vm1, 0);
 
 	/* No numIOStreams: "tokens" is [] (never null), "URL" in capitals. */
 	free(req);
@@ -72,8 +75,7 @@ START_TEST(test_register_answer_shape)
 	free(req);
 
 	/* The connection that registered is attached: Hyper works on it. */
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
@@ -108,7 +110,7 @@ START_TEST(test_register_duplicate)
 	struct tclient *c = tclient_connect(h, "runtime");
 	struct tclient *c2 = tclient_connect(h, "runtime2");
 	struct harness_vm *vm2 = harness_vm_start(h, "vm2", HARNESS_HYPERSTART1, NULL);
-	char *req = register_json("vm1", vm2, 0);
+	char *req = tclient_register_json("vm1", vm2, 0);
 	char *msg;
 
 	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
@@ -190,8 +192,7 @@ START_TEST(test_register_unreachable)
 	tclient_expect_unknown_vm(h, "ghost");
 	/* The id was not kept: a reachable VM registers under it. */
 	json_object_put(tclient_register(c, h, "ghost", vm1, 0));
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
@@ -210,16 +211,14 @@ END_TEST
 
 START_TEST(test_hyper_ping_version)
 {
-	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c = runtime_vm1();
 	struct json_object *o;
 
-	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
 	tclient_ping_ok(c);
 	/* version: the agent's ACK payload comes back as the answer. */
 	o = tclient_call(c, FRAME_CMD_HYPER, "{\"hyperName\":\"version\",\"data\":{}}");
 	json_object_put(o);
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
@@ -247,12 +246,10 @@ static const char *const bad_hyper[] = {
 
 START_TEST(test_hyper_bad_request)
 {
-	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c = runtime_vm1();
 
-	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
 	free(tclient_call_error(c, FRAME_CMD_HYPER, bad_hyper[_i]));
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
@@ -326,33 +323,29 @@ END_TEST
 
 START_TEST(test_hyper_agent_error)
 {
-	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c = runtime_vm1();
 	char *msg;
 
-	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
 	/* The agent cannot run it: its ERROR text comes back as the msg. */
 	msg = tclient_call_error(c, FRAME_CMD_HYPER,
 		"{\"hyperName\":\"execcmd\",\"data\":{\"container\":\"hyperstart\","
 		"\"process\":{\"args\":[\"/nonexistent/cc-proxy-it-binary\"]}}}");
 	ck_assert_msg(strlen(msg) > 0, "empty agent error");
 	free(msg);
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
 START_TEST(test_unknown_command_opcode)
 {
-	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c = runtime_vm1();
 	char *msg;
 
-	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
 	tclient_send_command(c, 42, "{}");
 	msg = tclient_expect_error(c, 42);
 	ck_assert_str_eq(msg, "unknown command 42");
 	free(msg);
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
@@ -384,10 +377,9 @@ END_TEST
  * stdin from it: the connection is closed. */
 START_TEST(test_shim_commands_from_non_shim)
 {
-	struct tclient *c = tclient_connect(h, "runtime");
+	struct tclient *c = runtime_vm1();
 	struct tclient *c2;
 
-	json_object_put(tclient_register(c, h, "vm1", vm1, 0));
 	free(tclient_call_error(c, FRAME_CMD_SIGNAL, "{\"signalNumber\":15}"));
 	free(tclient_call_error(c, FRAME_CMD_DISCONNECT_SHIM, "{}"));
 	tclient_ping_ok(c);
@@ -395,8 +387,7 @@ START_TEST(test_shim_commands_from_non_shim)
 	tclient_send_stdin(c2, "hello\n", 6);
 	tclient_expect_eof(c2);
 	tclient_free(c2);
-	tclient_ping_ok(c);
-	tclient_free(c);
+	ping_free(c);
 }
 END_TEST
 
@@ -451,15 +442,11 @@ START_TEST(test_ready_notified)
 }
 END_TEST
 
-static Suite *protocol_suite(void)
+int main(void)
 {
-	Suite *s = suite_create(getenv("CC_PROXY_IT_ACTIVATION") ?
-				"protocol (socket-activated)" : "protocol");
-	TCase *tc = tcase_create("client protocol v2");
+	Suite *s = harness_suite_new("protocol");
+	TCase *tc = harness_tcase_add(s, "client protocol v2", setup, teardown, 30);
 
-	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_register_answer_shape);
 	tcase_add_test(tc, test_register_tokens);
 	tcase_add_test(tc, test_register_duplicate);
@@ -478,17 +465,5 @@ static Suite *protocol_suite(void)
 	tcase_add_test(tc, test_unregister_reregister);
 	tcase_add_test(tc, test_log_stream);
 	tcase_add_test(tc, test_ready_notified);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(protocol_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

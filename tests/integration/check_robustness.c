@@ -27,25 +27,12 @@ static struct harness_vm *vm1;
 
 static void setup(void)
 {
-	h = harness_new();
-	vm1 = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, NULL);
-	harness_proxy_start(h, NULL);
+	h = harness_setup("vm1", HARNESS_HYPERSTART1, NULL, &vm1);
 }
 
 static void teardown(void)
 {
-	harness_proxy_settle(h);
-	h = harness_free(h);
-}
-
-static char *register_json(const char *id, const struct harness_vm *vm, int ntokens)
-{
-	char *s = NULL;
-
-	ck_assert(asprintf(&s, "{\"containerId\":\"%s\",\"ctlSerial\":\"%s\","
-			   "\"ioSerial\":\"%s\",\"numIOStreams\":%d}",
-			   id, vm->ctl, vm->io, ntokens) > 0);
-	return s;
+	h = harness_teardown(h);
 }
 
 /* Garbage on one connection: that connection is closed, without a
@@ -306,7 +293,7 @@ START_TEST(test_register_garbage_ready)
 	static const char *const opts[] = { "--garbage-on", "ready", NULL };
 	struct harness_vm *bad = harness_vm_start(h, "bad", HARNESS_HYPERSTART1, opts);
 	struct tclient *c = tclient_connect(h, "runtime");
-	char *req = register_json("bad", bad, 1);
+	char *req = tclient_register_json("bad", bad, 1);
 
 	free(tclient_call_error(c, FRAME_CMD_REGISTER_VM, req));
 	free(req);
@@ -350,15 +337,11 @@ START_TEST(test_register_silent_vm)
 }
 END_TEST
 
-static Suite *robustness_suite(void)
+int main(void)
 {
-	Suite *s = suite_create(getenv("CC_PROXY_IT_ACTIVATION") ?
-				"robustness (socket-activated)" : "robustness");
-	TCase *tc = tcase_create("bad peers, bad moments");
+	Suite *s = harness_suite_new("robustness");
+	TCase *tc = harness_tcase_add(s, "bad peers, bad moments", setup, teardown, 30);
 
-	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_garbage_client, 0, (int)ARRAY_LEN(garbage));
 	tcase_add_test(tc, test_framing);
 	tcase_add_test(tc, test_long_header);
@@ -370,17 +353,5 @@ static Suite *robustness_suite(void)
 	tcase_add_test(tc, test_register_silent_vm);
 	tcase_add_test(tc, test_vm_crash_isolated);
 	tcase_add_test(tc, test_sigterm_exits_cleanly);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(robustness_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

@@ -23,21 +23,50 @@
 #include "tclient.h"
 #include "texec.h"
 
-static struct harness *h;
 static struct texec x;
 
 static void setup(void)
 {
-	h = harness_new();
-	x = (struct texec){ .h = h };
-	harness_proxy_start(h, NULL);
+	texec_setup(&x);
 }
 
 static void teardown(void)
 {
-	texec_deinit(&x);
-	harness_proxy_settle(h);
-	h = harness_free(h);
+	texec_teardown(&x);
+}
+
+/*
+ * Read @shim until the answer to the Signal it sent and a ProcessExited
+ * have both come, in either order: one answer (a success when
+ * @must_succeed), and the exit status in o->status; then settle: that
+ * was the only ProcessExited.
+ */
+static void signal_answer_and_exit(struct tclient *shim, struct tclient_output *o,
+				   bool must_succeed)
+{
+	bool answered = false;
+
+	while (!answered || o->n_exited == 0) {
+		struct frame f;
+
+		tclient_next_frame(shim, &f);
+		if (f.type == FRAME_TYPE_RESPONSE) {
+			ck_assert_int_eq(f.opcode, FRAME_CMD_SIGNAL);
+			ck_assert(!answered);
+			ck_assert_msg(!must_succeed || f.flags == 0, "Signal refused: %s",
+				      f.payload ? (const char *)f.payload : "");
+			answered = true;
+		} else {
+			ck_assert_int_eq(f.type, FRAME_TYPE_NOTIFICATION);
+			ck_assert_int_eq(f.opcode, FRAME_NOTIFY_PROCESS_EXITED);
+			ck_assert_int_eq(f.payload_len, 1);
+			o->status = f.payload[0];
+			o->n_exited++;
+		}
+		frame_deinit(&f);
+	}
+	tclient_settle(shim, o);
+	ck_assert_uint_eq(o->n_exited, 1);
 }
 
 /* A shim that drops without DisconnectShim: a new one takes over with the
@@ -45,71 +74,37 @@ static void teardown(void)
  * new ConnectShim is retried (bounded round trips) while still claimed. */
 START_TEST(test_exec_shim_reconnect)
 {
-	struct tclient *shim, *shim2;
+	struct tclient *shim = texec_start_sh(&x, _i, NULL, false,
+		"read x; echo \"first $x\"; read y; echo \"second $y\"; exit 7");
 	struct tclient_output o;
-	char json[128];
-	long long deadline;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "read x; echo \"first $x\"; read y; echo \"second $y\"; exit 7");
 	tclient_send_stdin(shim, "a\n", 2);
 	tclient_output_init(&o);
 	/* The first line reaches the first shim... */
-	while (evbuffer_get_length(o.out) < 8) {
-		struct frame f;
-
-		tclient_next_frame(shim, &f);
-		ck_assert_int_eq(f.type, FRAME_TYPE_STREAM);
-		evbuffer_add(f.opcode == FRAME_STREAM_STDOUT ? o.out : o.err,
-			     f.payload, f.payload_len);
-		frame_deinit(&f);
-	}
+	tclient_read_until(shim, &o, "first a\n");
 	texec_expect_str(o.out, "first a\n");
 	tclient_free(shim);
 	tclient_output_deinit(&o);
 
 	/* ...the rest to its successor. */
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", texec_token(&x, 0));
-	shim2 = tclient_connect(h, "shim2");
-	deadline = harness_now_ms() + HARNESS_WAIT_MS;
-	for (;;) {
-		struct frame f;
-
-		tclient_send_command(shim2, FRAME_CMD_CONNECT_SHIM, json);
-		tclient_next_frame(shim2, &f);
-		ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
-		ck_assert_int_eq(f.opcode, FRAME_CMD_CONNECT_SHIM);
-		if (!(f.flags & FRAME_FLAG_ERROR)) {
-			frame_deinit(&f);
-			break;
-		}
-		frame_deinit(&f);
-		ck_assert_msg(harness_left_ms(deadline) > 0,
-			      "the token never became claimable again");
-	}
-	tclient_send_stdin(shim2, "b\n", 2);
-	tclient_output_init(&o);
-	texec_finish(shim2, &o);
+	shim = tclient_reconnect_shim(x.h, "shim2", texec_token(&x, 0));
+	tclient_send_stdin(shim, "b\n", 2);
+	texec_end(shim, &o, 7);
 	texec_expect_str(o.out, "second b\n");
-	ck_assert_int_eq(o.status, 7);
 	tclient_output_deinit(&o);
-	tclient_free(shim2);
 }
 END_TEST
 
 /* DisconnectShim releases the session and its token, and closes. */
 START_TEST(test_exec_disconnect_shim)
 {
-	struct tclient *shim, *again;
+	struct tclient *shim = texec_start_sh(&x, _i, NULL, false, "echo bye");
+	struct tclient *again;
 	struct tclient_output o;
 	struct frame f;
 	char json[128];
 	int r;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "echo bye");
 	tclient_output_init(&o);
 	tclient_collect(shim, &o, HARNESS_WAIT_MS);
 	ck_assert_int_eq(o.status, 0);
@@ -127,7 +122,7 @@ START_TEST(test_exec_disconnect_shim)
 			      "DisconnectShim: neither answer nor close: %s", strerror(-r));
 	}
 	/* The token is gone for good. */
-	again = tclient_connect(h, "again");
+	again = tclient_connect(x.h, "again");
 	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", texec_token(&x, 0));
 	free(tclient_call_error(again, FRAME_CMD_CONNECT_SHIM, json));
 	tclient_output_deinit(&o);
@@ -153,22 +148,17 @@ static const char *const bad_signals[] = {
 
 START_TEST(test_exec_invalid_signals)
 {
-	struct tclient *shim;
+	struct tclient *shim = texec_start_sh(&x, 0, NULL, false,
+					      "read x; echo \"still $x\"; exit 6");
 	struct tclient_output o;
 
-	texec_vm_up(&x, 0, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "read x; echo \"still $x\"; exit 6");
 	for (size_t i = 0; i < ARRAY_LEN(bad_signals); i++)
 		free(tclient_call_error(shim, FRAME_CMD_SIGNAL, bad_signals[i]));
 	/* The session is unharmed. */
 	tclient_send_stdin(shim, "here\n", 5);
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	texec_end(shim, &o, 6);
 	texec_expect_str(o.out, "still here\n");
-	ck_assert_int_eq(o.status, 6);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
@@ -176,35 +166,15 @@ END_TEST
  * ProcessExited(0), so the shim can exit. */
 START_TEST(test_exec_kill_never_started)
 {
-	struct tclient *shim;
+	struct tclient *shim = texec_vm_shim(&x, 0, NULL);
 	struct tclient_output o;
-	bool answered = false;
 	char json[48];
 
-	texec_vm_up(&x, 0, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
 	snprintf(json, sizeof(json), "{\"signalNumber\":%d}", _i ? SIGTERM : SIGKILL);
 	tclient_send_command(shim, FRAME_CMD_SIGNAL, json);
 	tclient_output_init(&o);
-	while (!answered || o.n_exited == 0) {
-		struct frame f;
-
-		tclient_next_frame(shim, &f);
-		if (f.type == FRAME_TYPE_RESPONSE) {
-			ck_assert_int_eq(f.opcode, FRAME_CMD_SIGNAL);
-			ck_assert(!answered);
-			answered = true;
-		} else {
-			ck_assert_int_eq(f.type, FRAME_TYPE_NOTIFICATION);
-			ck_assert_int_eq(f.opcode, FRAME_NOTIFY_PROCESS_EXITED);
-			ck_assert_int_eq(f.payload_len, 1);
-			ck_assert_int_eq(f.payload[0], 0);
-			o.n_exited++;
-		}
-		frame_deinit(&f);
-	}
-	tclient_settle(shim, &o);
-	ck_assert_uint_eq(o.n_exited, 1);
+	signal_answer_and_exit(shim, &o, false);
+	ck_assert_int_eq(o.status, 0);
 	tclient_output_deinit(&o);
 	tclient_free(shim);
 }
@@ -243,48 +213,20 @@ END_TEST
 /* newcontainer's process; a signal becomes killcontainer for it. */
 START_TEST(test_exec_newcontainer_signal)
 {
-	struct tclient *shim;
+	struct tclient *shim = texec_vm_shim(&x, _i, NULL);
 	struct tclient_output o;
 	char *req;
-	bool answered = false;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	shim = texec_shim(&x, texec_token(&x, 0));
 	req = texec_hyper_sh("newcontainer", texec_token(&x, 0), false, "c1", "echo started; exec sleep 30");
 	json_object_put(tclient_call(x.rt, FRAME_CMD_HYPER, req));
 	free(req);
 	tclient_output_init(&o);
 	/* Its output first (the process runs), then SIGTERM. */
-	while (evbuffer_get_length(o.out) < 8) {
-		struct frame f;
-
-		tclient_next_frame(shim, &f);
-		ck_assert_int_eq(f.type, FRAME_TYPE_STREAM);
-		evbuffer_add(f.opcode == FRAME_STREAM_STDOUT ? o.out : o.err,
-			     f.payload, f.payload_len);
-		frame_deinit(&f);
-	}
+	tclient_read_until(shim, &o, "started\n");
 	texec_expect_str(o.out, "started\n");
 	tclient_send_command(shim, FRAME_CMD_SIGNAL, "{\"signalNumber\":15}");
-	while (!answered || o.n_exited == 0) {
-		struct frame f;
-
-		tclient_next_frame(shim, &f);
-		if (f.type == FRAME_TYPE_RESPONSE) {
-			ck_assert_int_eq(f.opcode, FRAME_CMD_SIGNAL);
-			ck_assert_msg(f.flags == 0, "Signal 15 refused: %s", f.payload);
-			answered = true;
-		} else {
-			ck_assert_int_eq(f.type, FRAME_TYPE_NOTIFICATION);
-			ck_assert_int_eq(f.payload_len, 1);
-			o.status = f.payload[0];
-			o.n_exited++;
-		}
-		frame_deinit(&f);
-	}
+	signal_answer_and_exit(shim, &o, true);
 	ck_assert_int_eq(o.status, 128 + SIGTERM);
-	tclient_settle(shim, &o);
-	ck_assert_uint_eq(o.n_exited, 1);
 	tclient_output_deinit(&o);
 	tclient_free(shim);
 }
@@ -304,12 +246,9 @@ START_TEST(test_exec_hyper_before_shim)
 	free(req);
 	shim = texec_shim(&x, texec_token(&x, 0));
 	json_object_put(tclient_expect_ok(x.rt, FRAME_CMD_HYPER));
-	tclient_output_init(&o);
-	texec_finish(shim, &o);
+	texec_end(shim, &o, 8);
 	texec_expect_str(o.out, "early\n");
-	ck_assert_int_eq(o.status, 8);
 	tclient_output_deinit(&o);
-	tclient_free(shim);
 }
 END_TEST
 
@@ -337,24 +276,19 @@ END_TEST
 START_TEST(test_exec_slow_shim_isolated)
 {
 	enum { LINES = 400000 };
+	struct tclient *slow = texec_start_sh(&x, _i, NULL, false, "seq 1 400000; exit 3");
 	struct harness_vm *vm2;
-	struct tclient *slow, *rt2, *shim2;
+	struct tclient *rt2, *shim2;
 	struct tclient_output o, o2;
 	struct json_object *reg2;
 	size_t want = 0;
-	char *req;
 
-	texec_vm_up(&x, _i, 1, NULL);
-	slow = texec_shim(&x, texec_token(&x, 0));
-	texec_sh(&x, texec_token(&x, 0), false, "seq 1 400000; exit 3");
 	/* Meanwhile, on another VM. */
-	vm2 = harness_vm_start(h, "vm2", texec_dialect(_i), NULL);
-	rt2 = tclient_connect(h, "runtime2");
-	reg2 = tclient_register(rt2, h, "vm2", vm2, 1);
+	vm2 = harness_vm_start(x.h, "vm2", texec_dialect(_i), NULL);
+	rt2 = tclient_connect(x.h, "runtime2");
+	reg2 = tclient_register(rt2, x.h, "vm2", vm2, 1);
 	shim2 = texec_shim(&x, tclient_token(reg2, 0));
-	req = texec_hyper_sh("execcmd", tclient_token(reg2, 0), false, "hyperstart", "echo other");
-	json_object_put(tclient_call(rt2, FRAME_CMD_HYPER, req));
-	free(req);
+	texec_sh_on(rt2, tclient_token(reg2, 0), false, "echo other");
 	tclient_output_init(&o2);
 	texec_finish(shim2, &o2);
 	texec_expect_str(o2.out, "other\n");
@@ -374,15 +308,11 @@ START_TEST(test_exec_slow_shim_isolated)
 }
 END_TEST
 
-static Suite *shim_suite(void)
+int main(void)
 {
-	Suite *s = suite_create(getenv("CC_PROXY_IT_ACTIVATION") ?
-				"shim (socket-activated)" : "shim");
-	TCase *tc = tcase_create("shim sessions");
+	Suite *s = harness_suite_new("shim");
+	TCase *tc = harness_tcase_add(s, "shim sessions", setup, teardown, 45);
 
-	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 45);
 	tcase_add_loop_test(tc, test_exec_shim_reconnect, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_disconnect_shim, 0, TEXEC_DIALECTS);
 	tcase_add_test(tc, test_exec_invalid_signals);
@@ -392,17 +322,5 @@ static Suite *shim_suite(void)
 	tcase_add_loop_test(tc, test_exec_hyper_before_shim, 0, TEXEC_DIALECTS);
 	tcase_add_test(tc, test_exec_hyper_no_shim);
 	tcase_add_loop_test(tc, test_exec_slow_shim_isolated, 0, 2);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(shim_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return harness_run(s);
 }

@@ -254,6 +254,38 @@ void harness_suite_teardown(void)
 		harness_rmdir(root);
 }
 
+Suite *harness_suite_new(const char *name)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s%s", name,
+		 getenv("CC_PROXY_IT_ACTIVATION") ? " (socket-activated)" : "");
+	return suite_create(buf);
+}
+
+TCase *harness_tcase_add(Suite *s, const char *name, void (*setup)(void),
+			 void (*teardown)(void), int timeout_s)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_unchecked_fixture(tc, harness_suite_setup, harness_suite_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout_s);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+int harness_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 struct harness *harness_new(void)
 {
 	const char *b = getenv("CC_PROXY_BUILDDIR");

@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include <check.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,6 +81,28 @@ void harness_suite_setup(void);
 void harness_suite_teardown(void);
 
 /**
+ * harness_suite_new() - a Check suite named @name, or "@name
+ * (socket-activated)" when $CC_PROXY_IT_ACTIVATION is set. The name is
+ * kept in a static buffer: one such suite per process.
+ */
+Suite *harness_suite_new(const char *name);
+
+/**
+ * harness_tcase_add() - a test case @name added to @s, with the suite's
+ * root as unchecked fixture (harness_suite_setup(), ..._teardown()),
+ * @setup/@teardown as checked fixture and a timeout of @timeout_s seconds.
+ * Return: the test case, for tcase_add_test().
+ */
+TCase *harness_tcase_add(Suite *s, const char *name, void (*setup)(void),
+			 void (*teardown)(void), int timeout_s);
+
+/**
+ * harness_run() - run every test of @s (CK_ENV decides the verbosity)
+ * and free it. Return: main()'s exit status, EXIT_SUCCESS when none failed.
+ */
+int harness_run(Suite *s);
+
+/**
  * harness_new() - a harness with its private directory (in the suite's
  * root); the mode comes from $CC_PROXY_IT_ACTIVATION ("socket":
  * HARNESS_ACTIVATED).
@@ -102,6 +125,21 @@ struct harness *harness_free(struct harness *h);
 struct harness_vm *harness_vm_start(struct harness *h, const char *name,
 				    enum harness_dialect dialect,
 				    const char *const *extra);
+
+/**
+ * harness_setup() - what most checked fixtures start with: harness_new(),
+ * then (unless @vm_name is NULL) the simulated VM @vm_name with @dialect
+ * and @extra (harness_vm_start(), stored in *@vm), then cc-proxy without
+ * extra options (harness_proxy_start()). Return: the harness.
+ */
+struct harness *harness_setup(const char *vm_name, enum harness_dialect dialect,
+			      const char *const *extra, struct harness_vm **vm);
+
+/**
+ * harness_teardown() - the matching end: cc-proxy must still be alive and
+ * serving (harness_proxy_settle()), then harness_free(). Return: NULL.
+ */
+struct harness *harness_teardown(struct harness *h);
 
 /** harness_vm_stop() - SIGKILL the VM and reap it (bounded). */
 void harness_vm_stop(struct harness *h, struct harness_vm *vm);
@@ -145,8 +183,15 @@ bool harness_wait_ready(struct harness *h, int timeout_ms);
 bool harness_wait_exit(pid_t pid, int pidfd, int timeout_ms, int *status);
 
 /**
- * harness_wait_log() - wait (inotify, bounded) until the proxy's log
- * holds @needle. In socket-activated mode the log reaches the file through
+ * harness_wait_file() - wait (inotify on the file's directory, bounded)
+ * until the file @path exists and holds @needle on one of its lines.
+ * Return: true when it does.
+ */
+bool harness_wait_file(const char *path, const char *needle, int timeout_ms);
+
+/**
+ * harness_wait_log() - wait (harness_wait_file(), bounded) until the
+ * proxy's log holds @needle. In socket-activated mode the log reaches the file through
  * a drain process, so a line cc-proxy has written may land a bit later.
  * Return: true when found.
  */
@@ -159,6 +204,14 @@ const char *harness_bin(const struct harness *h, const char *name);
 const char *harness_path(const struct harness *h, const char *name);
 
 /* ---- shared by the harness's own files (harness.c, harness_proxy.c) ---- */
+
+/**
+ * harness_notify_open() - unless open already, create and bind the
+ * datagram socket h->notify that cc-proxy reports readiness to
+ * (harness_wait_ready() reads it). Also for lifecycle_util.c, which
+ * starts cc-proxy under valgrind.
+ */
+void harness_notify_open(struct harness *h);
 
 /**
  * harness_spawn() - fork + exec @argv with stdin /dev/null, stdout and

@@ -3,7 +3,9 @@
  * sd_notify on a datagram socket of ours) or through
  * systemd-socket-activate (readiness: its "Listening on" line, its
  * stderr then copied to the log by a drain process); liveness checks;
- * waiting for a line in its log (inotify).
+ * the checked fixtures' common start and end (harness_setup(),
+ * harness_teardown()); waiting for a line in its log, or in any file
+ * (inotify).
  *
  * Every wait is bounded and also watches the proxy's pidfd, so a proxy
  * that dies fails the test at once, with its log.
@@ -28,12 +30,14 @@
 #include "harness.h"
 #include "tclient.h"
 
-/* Create the datagram socket cc-proxy reports readiness to. */
-static void harness_notify_open(struct harness *h)
+void harness_notify_open(struct harness *h)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd;
 
+	if (h->notify_fd >= 0)
+		return;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	ck_assert(fd >= 0);
 	ck_assert(strlen(h->notify) < sizeof(sa.sun_path));
 	strcpy(sa.sun_path, h->notify);
@@ -130,8 +134,7 @@ void harness_proxy_start(struct harness *h, const char *const *extra)
 	int p[2] = { -1, -1 };
 
 	ck_assert_msg(h->proxy_pid == 0, "cc-proxy already running");
-	if (h->notify_fd < 0)
-		harness_notify_open(h);
+	harness_notify_open(h);
 	h->ready_seen = false;
 	memcpy(env, envs, sizeof(envs));
 	snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", h->notify);
@@ -262,18 +265,40 @@ void harness_proxy_settle(struct harness *h)
 	harness_proxy_alive(h);
 }
 
+struct harness *harness_setup(const char *vm_name, enum harness_dialect dialect,
+			      const char *const *extra, struct harness_vm **vm)
+{
+	struct harness *h = harness_new();
 
-bool harness_wait_log(struct harness *h, const char *needle, int timeout_ms)
+	if (vm_name)
+		*vm = harness_vm_start(h, vm_name, dialect, extra);
+	harness_proxy_start(h, NULL);
+	return h;
+}
+
+struct harness *harness_teardown(struct harness *h)
+{
+	harness_proxy_settle(h);
+	return harness_free(h);
+}
+
+bool harness_wait_file(const char *path, const char *needle, int timeout_ms)
 {
 	long long deadline = harness_now_ms() + timeout_ms;
+	char dir[PATH_MAX], ev[4096];
 	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	char *slash;
 	bool found;
-	char ev[4096];
 
 	ck_assert(in >= 0);
-	/* Watch first, then look: a write between the two still wakes us. */
-	ck_assert(inotify_add_watch(in, h->proxy_log, IN_MODIFY) >= 0);
-	while (!(found = harness_file_has(h->proxy_log, needle))) {
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	ck_assert_ptr_nonnull(slash);
+	*slash = '\0';
+	/* The directory, so that the file's creation wakes us too; watch
+	 * first, then look, so a write in between is not missed. */
+	ck_assert(inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE) >= 0);
+	while (!(found = harness_file_has(path, needle))) {
 		struct pollfd pf = { .fd = in, .events = POLLIN };
 
 		if (poll(&pf, 1, harness_left_ms(deadline)) <= 0)
@@ -283,4 +308,9 @@ bool harness_wait_log(struct harness *h, const char *needle, int timeout_ms)
 	}
 	close(in);
 	return found;
+}
+
+bool harness_wait_log(struct harness *h, const char *needle, int timeout_ms)
+{
+	return harness_wait_file(h->proxy_log, needle, timeout_ms);
 }

@@ -1,16 +1,21 @@
 /*
- * lifecycle_util.c - /proc, ps(1), pidfd and inotify helpers and the
- * valgrind start of the master for check_lifecycle.c (lifecycle_util.h).
+ * lifecycle_util.c - /proc, ps(1) and pidfd helpers, the simvm record
+ * file and the valgrind start of the master for check_lifecycle.c
+ * (lifecycle_util.h).
  *
  * Reading another process's /proc entries races with its life: a process
  * may vanish between readdir() and open(). Such entries are skipped, never
- * an error. Waits poll() a pidfd or an inotify fd with what is left of a
- * deadline; none sleeps.
+ * an error. Waits poll() a pidfd (or, through the harness, an inotify
+ * fd) with what is left of a deadline; none sleeps.
  *
  * Ownership: every fd opened here is close-on-exec and closed before
  * returning, except the ones handed over (lu_pidfd(), and the pidfd and
  * notify socket of lu_proxy_start_valgrind(), which the harness owns
  * from then on).
+ *
+ * What the harness and the test client already do (waiting for a line in
+ * a file, the notify socket, shim connections, processes) is taken from
+ * them: harness.h, tclient.h, texec.h.
  */
 #include "config.h"
 
@@ -24,15 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lifecycle_util.h"
-#include "texec.h"
 
 /* ---- files (also /proc's) ---------------------------------------------- */
 
@@ -301,44 +302,7 @@ void lu_fds_print(const char *what, const struct lu_fds *s)
 	fputc('\n', stderr);
 }
 
-/* ---- files: waiting and records ---------------------------------------- */
-
-static bool lu_file_has(const char *path, const char *needle)
-{
-	char *s = lu_read_file(path, NULL);
-	bool found = s && strstr(s, needle);
-
-	free(s);
-	return found;
-}
-
-bool lu_wait_file(const char *path, const char *needle, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	char dir[PATH_MAX], ev[4096];
-	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	char *slash;
-	bool found;
-
-	ck_assert(in >= 0);
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	ck_assert_ptr_nonnull(slash);
-	*slash = '\0';
-	/* The directory, so that the file's creation wakes us too; watch
-	 * first, then look, so a write in between is not missed. */
-	ck_assert(inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE) >= 0);
-	while (!(found = lu_file_has(path, needle))) {
-		struct pollfd pf = { .fd = in, .events = POLLIN };
-
-		if (poll(&pf, 1, harness_left_ms(deadline)) <= 0)
-			break;
-		while (read(in, ev, sizeof(ev)) > 0)
-			;
-	}
-	close(in);
-	return found;
-}
+/* ---- files: records ----------------------------------------------------- */
 
 char *lu_record_of(const char *path, const char *name, int nth, size_t *len)
 {
@@ -388,7 +352,6 @@ bool lu_wait_helper_stopped(struct harness *h, struct tclient *c, const char *id
 bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log)
 {
 	static const char *const valgrind = "/usr/bin/valgrind";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char proxy[PATH_MAX], helper[PATH_MAX], logopt[PATH_MAX + 16];
 	char notify_env[PATH_MAX + 16];
 	const char *const envs[] = {
@@ -405,7 +368,6 @@ bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log)
 		proxy, "--socket-path", h->sock, "--helper", helper,
 		"--wait-timeout", HARNESS_PROXY_WAIT_TIMEOUT, "-v", "3", NULL,
 	};
-	int fd;
 
 #ifdef CC_PROXY_SANITIZERS
 	/* AddressSanitizer's runtime and valgrind exclude each other; such
@@ -420,15 +382,7 @@ bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log)
 	snprintf(logopt, sizeof(logopt), "--log-file=%s", vg_log);
 	snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", h->notify);
 	/* The readiness socket harness_wait_ready() listens on. */
-	if (h->notify_fd < 0) {
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		ck_assert(fd >= 0);
-		ck_assert(strlen(h->notify) < sizeof(sa.sun_path));
-		strcpy(sa.sun_path, h->notify);
-		ck_assert_msg(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-			      "bind %s: %s", h->notify, strerror(errno));
-		h->notify_fd = fd;
-	}
+	harness_notify_open(h);
 	h->ready_seen = false;
 	h->proxy_pid = harness_spawn(argv, h->proxy_log, -1, -1, envs);
 	h->proxy_pidfd = harness_pidfd_open(h->proxy_pid);
@@ -463,106 +417,4 @@ void lu_proxy_stop_checked(struct harness *h, const char *vg_log)
 	}
 	/* Exit status 0, no sanitizer report (a sanitizer build). */
 	harness_proxy_check_exit(h, status);
-}
-
-/* ---- client steps ------------------------------------------------------- */
-
-struct tclient *lu_shim_connect(struct harness *h, const char *tok)
-{
-	struct tclient *s = tclient_connect(h, "shim");
-	char json[128];
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", tok);
-	json_object_put(tclient_call(s, FRAME_CMD_CONNECT_SHIM, json));
-	return s;
-}
-
-void lu_exec_sh(struct tclient *rt, const char *tok, const char *script)
-{
-	char *req = texec_hyper_sh("execcmd", tok, false, "hyperstart", script);
-
-	json_object_put(tclient_call(rt, FRAME_CMD_HYPER, req));
-	free(req);
-}
-
-struct tclient *lu_shim_reconnect(struct harness *h, const char *tok)
-{
-	struct tclient *s = tclient_connect(h, "shim-again");
-	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
-	char json[128];
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", tok);
-	for (;;) {
-		struct frame f;
-		bool ok;
-
-		tclient_send_command(s, FRAME_CMD_CONNECT_SHIM, json);
-		tclient_next_frame(s, &f);
-		ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
-		ok = !(f.flags & FRAME_FLAG_ERROR);
-		frame_deinit(&f);
-		if (ok)
-			return s;
-		ck_assert_msg(harness_left_ms(deadline) > 0, "the token never came back");
-	}
-}
-
-/* Account one frame from a shim connection in @o. */
-static void lu_output_add(struct tclient_output *o, const struct frame *f)
-{
-	if (f->type == FRAME_TYPE_STREAM &&
-	    (f->opcode == FRAME_STREAM_STDOUT || f->opcode == FRAME_STREAM_STDERR)) {
-		if (o->n_exited)
-			o->n_after_exit++;
-		evbuffer_add(f->opcode == FRAME_STREAM_STDOUT ? o->out : o->err,
-			     f->payload, f->payload_len);
-	} else if (f->type == FRAME_TYPE_NOTIFICATION &&
-		   f->opcode == FRAME_NOTIFY_PROCESS_EXITED && f->payload_len == 1) {
-		o->n_exited++;
-		o->status = f->payload[0];
-	} else {
-		o->n_other++;
-	}
-}
-
-void lu_read_until(struct tclient *c, struct tclient_output *o, const char *needle)
-{
-	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
-	size_t want = strlen(needle);
-
-	for (;;) {
-		struct evbuffer_ptr p = evbuffer_search(o->out, needle, want, NULL);
-		struct frame f;
-		int r;
-
-		if (p.pos >= 0)
-			return;
-		r = tclient_read_frame(c, &f, harness_left_ms(deadline));
-		ck_assert_msg(r == 0, "%s: waiting for \"%s\" on stdout: %s", c->name,
-			      needle, r == TCLIENT_EOF ? "connection closed" : strerror(-r));
-		lu_output_add(o, &f);
-		frame_deinit(&f);
-		ck_assert_msg(o->n_exited == 0 && o->n_other == 0,
-			      "%s: ProcessExited or an unexpected frame before \"%s\"",
-			      c->name, needle);
-	}
-}
-
-void lu_expect_closed(struct tclient *c, struct tclient_output *o)
-{
-	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
-
-	for (;;) {
-		struct frame f;
-		int r = tclient_read_frame(c, &f, harness_left_ms(deadline));
-
-		if (r == TCLIENT_EOF || r == -ECONNRESET) {
-			o->eof = true;
-			return;
-		}
-		ck_assert_msg(r == 0, "%s: expected the proxy to close the connection: %s",
-			      c->name, strerror(-r));
-		lu_output_add(o, &f);
-		frame_deinit(&f);
-	}
 }

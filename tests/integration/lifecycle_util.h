@@ -1,10 +1,9 @@
 /*
  * lifecycle_util.h - what check_lifecycle.c needs beyond the harness
- * (harness.h, tclient.h): looking at the master and its helpers from the
- * outside through /proc and ps(1), waiting for a process to end or a file
- * to say something (pidfd, inotify: events, never sleeps; every wait
- * bounded), the master started under valgrind, and small client steps
- * shared by the lifecycle tests.
+ * (harness.h, tclient.h, texec.h): looking at the master and its helpers
+ * from the outside through /proc and ps(1), waiting for a process to end
+ * (pidfd: an event, never a sleep; every wait bounded), the records of
+ * simvm --record-ctl, and the master started under valgrind.
  *
  * Like the harness, every function asserts (Check) instead of returning
  * errors, unless its comment says otherwise. Symbols carry the prefix lu_.
@@ -84,12 +83,6 @@ void lu_fds_print(const char *what, const struct lu_fds *s);
 char *lu_read_file(const char *path, size_t *len);
 
 /**
- * lu_wait_file() - wait (inotify on the file's directory, bounded) until
- * the file @path exists and holds @needle. Return: true when it does.
- */
-bool lu_wait_file(const char *path, const char *needle, int timeout_ms);
-
-/**
  * lu_record_of() - the payload of the @nth (from 0) command named @name
  * in the simvm --record-ctl file @path ("NAME LEN PAYLOAD\n" records),
  * malloc'd, its length in *@len. Asserts it is there.
@@ -128,36 +121,3 @@ bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log);
  * lost block.
  */
 void lu_proxy_stop_checked(struct harness *h, const char *vg_log);
-
-/* ---- client steps ------------------------------------------------------- */
-
-/** lu_shim_connect() - a new connection that ConnectShim's @tok (asserts success). */
-struct tclient *lu_shim_connect(struct harness *h, const char *tok);
-
-/**
- * lu_shim_reconnect() - a new connection that ConnectShim's @tok, retried
- * (each a round trip, bounded) while the token is still claimed by a
- * shim that dropped and the helper has not released it yet.
- */
-struct tclient *lu_shim_reconnect(struct harness *h, const char *tok);
-
-/**
- * lu_exec_sh() - Hyper execcmd `sh -c @script` in container "hyperstart"
- * (texec_hyper_sh()) with token @tok (NULL: none), no terminal, on
- * @rt; asserts the agent's ACK.
- */
-void lu_exec_sh(struct tclient *rt, const char *tok, const char *script);
-
-/**
- * lu_read_until() - read frames from shim @c into @o until its stdout
- * holds @needle (bounded by HARNESS_WAIT_MS; a ProcessExited or EOF
- * before that fails the test).
- */
-void lu_read_until(struct tclient *c, struct tclient_output *o, const char *needle);
-
-/**
- * lu_expect_closed() - the proxy closes shim @c within HARNESS_WAIT_MS;
- * output frames before that are accepted and collected into @o (which
- * counts a ProcessExited, if any). Fails on a timeout.
- */
-void lu_expect_closed(struct tclient *c, struct tclient_output *o);

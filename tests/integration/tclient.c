@@ -153,8 +153,9 @@ void tclient_next_frame(struct tclient *c, struct frame *f)
 		      HARNESS_WAIT_MS, tclient_strerr(r));
 }
 
-/* The next frame, asserted to be a response to @opcode. */
-static void tclient_next_response(struct tclient *c, uint8_t opcode,
+/* The next frame, asserted to be a response to @opcode, an error
+ * response when @error, a success otherwise. */
+static void tclient_next_response(struct tclient *c, uint8_t opcode, bool error,
 				  struct frame *f)
 {
 	tclient_next_frame(c, f);
@@ -166,6 +167,10 @@ static void tclient_next_response(struct tclient *c, uint8_t opcode,
 	ck_assert_msg(f->opcode == opcode, "%s: response to %s, expected one to %s",
 		      c->name, frame_opcode_name(FRAME_TYPE_COMMAND, f->opcode),
 		      frame_opcode_name(FRAME_TYPE_COMMAND, opcode));
+	ck_assert_msg(!(f->flags & FRAME_FLAG_ERROR) == !error, "%s: %s %s: %s", c->name,
+		      frame_opcode_name(FRAME_TYPE_COMMAND, opcode),
+		      error ? "succeeded, expected an error" : "failed",
+		      f->payload ? (const char *)f->payload : "(no payload)");
 }
 
 struct json_object *tclient_expect_ok(struct tclient *c, uint8_t opcode)
@@ -173,10 +178,7 @@ struct json_object *tclient_expect_ok(struct tclient *c, uint8_t opcode)
 	struct frame f;
 	struct json_object *o = NULL;
 
-	tclient_next_response(c, opcode, &f);
-	ck_assert_msg(!(f.flags & FRAME_FLAG_ERROR), "%s: %s failed: %s", c->name,
-		      frame_opcode_name(FRAME_TYPE_COMMAND, opcode),
-		      f.payload ? (const char *)f.payload : "(no payload)");
+	tclient_next_response(c, opcode, false, &f);
 	ck_assert_msg(f.flags == 0, "%s: response flags 0x%x", c->name, f.flags);
 	if (f.payload_len > 0) {
 		o = json_tokener_parse((const char *)f.payload);
@@ -194,10 +196,7 @@ char *tclient_expect_error(struct tclient *c, uint8_t opcode)
 	struct json_object *o, *msg;
 	char *s;
 
-	tclient_next_response(c, opcode, &f);
-	ck_assert_msg(f.flags & FRAME_FLAG_ERROR, "%s: %s succeeded, expected an error: %s",
-		      c->name, frame_opcode_name(FRAME_TYPE_COMMAND, opcode),
-		      f.payload ? (const char *)f.payload : "(no payload)");
+	tclient_next_response(c, opcode, true, &f);
 	ck_assert_msg(f.payload_len > 0, "%s: error response without payload", c->name);
 	o = json_tokener_parse((const char *)f.payload);
 	ck_assert_msg(o && json_object_object_get_ex(o, "msg", &msg) &&
@@ -295,14 +294,63 @@ struct json_object *tclient_register(struct tclient *c, struct harness *h,
 	return answer;
 }
 
-struct tclient *tclient_attach(struct harness *h, const char *id)
+/* A new connection @name on which command @opcode with the JSON text
+ * {"@key": "@value"} succeeded. */
+static struct tclient *tclient_connect_call(struct harness *h, const char *name,
+					    uint8_t opcode, const char *key,
+					    const char *value)
 {
-	struct tclient *c = tclient_connect(h, "attached");
+	struct tclient *c = tclient_connect(h, name);
 	char json[256];
 
-	snprintf(json, sizeof(json), "{\"containerId\":\"%s\"}", id);
-	json_object_put(tclient_call(c, FRAME_CMD_ATTACH_VM, json));
+	snprintf(json, sizeof(json), "{\"%s\":\"%s\"}", key, value);
+	json_object_put(tclient_call(c, opcode, json));
 	return c;
+}
+
+struct tclient *tclient_attach(struct harness *h, const char *id)
+{
+	return tclient_connect_call(h, "attached", FRAME_CMD_ATTACH_VM, "containerId", id);
+}
+
+char *tclient_register_json(const char *id, const struct harness_vm *vm, int ntokens)
+{
+	char *s = NULL;
+
+	ck_assert(asprintf(&s, "{\"containerId\":\"%s\",\"ctlSerial\":\"%s\","
+			   "\"ioSerial\":\"%s\",\"numIOStreams\":%d}",
+			   id, vm->ctl, vm->io, ntokens) > 0);
+	return s;
+}
+
+struct tclient *tclient_connect_shim(struct harness *h, const char *tok)
+{
+	return tclient_connect_call(h, "shim", FRAME_CMD_CONNECT_SHIM, "token", tok);
+}
+
+struct tclient *tclient_reconnect_shim(struct harness *h, const char *name,
+				       const char *tok)
+{
+	struct tclient *s = tclient_connect(h, name);
+	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	char json[128];
+
+	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", tok);
+	for (;;) {
+		struct frame f;
+		bool ok;
+
+		tclient_send_command(s, FRAME_CMD_CONNECT_SHIM, json);
+		tclient_next_frame(s, &f);
+		ck_assert_int_eq(f.type, FRAME_TYPE_RESPONSE);
+		ck_assert_int_eq(f.opcode, FRAME_CMD_CONNECT_SHIM);
+		ok = !(f.flags & FRAME_FLAG_ERROR);
+		frame_deinit(&f);
+		if (ok)
+			return s;
+		ck_assert_msg(harness_left_ms(deadline) > 0,
+			      "%s: the token never became claimable again", name);
+	}
 }
 
 void tclient_ping_ok(struct tclient *c)
@@ -393,6 +441,44 @@ void tclient_collect(struct tclient *c, struct tclient_output *o, int timeout_ms
 		ck_assert_msg(r == 0, "%s: waiting for ProcessExited (stdout so far %zu bytes, "
 			      "stderr %zu): %s", c->name, evbuffer_get_length(o->out),
 			      evbuffer_get_length(o->err), tclient_strerr(r));
+		tclient_output_add(o, &f);
+		frame_deinit(&f);
+	}
+}
+
+void tclient_read_until(struct tclient *c, struct tclient_output *o, const char *needle)
+{
+	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
+	size_t want = strlen(needle);
+
+	while (evbuffer_search(o->out, needle, want, NULL).pos < 0) {
+		struct frame f;
+		int r = tclient_read_frame(c, &f, harness_left_ms(deadline));
+
+		ck_assert_msg(r == 0, "%s: waiting for \"%s\" on stdout: %s", c->name,
+			      needle, tclient_strerr(r));
+		tclient_output_add(o, &f);
+		frame_deinit(&f);
+		ck_assert_msg(o->n_exited == 0 && o->n_other == 0,
+			      "%s: ProcessExited or an unexpected frame before \"%s\"",
+			      c->name, needle);
+	}
+}
+
+void tclient_expect_closed(struct tclient *c, struct tclient_output *o)
+{
+	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
+
+	for (;;) {
+		struct frame f;
+		int r = tclient_read_frame(c, &f, harness_left_ms(deadline));
+
+		if (r == TCLIENT_EOF || r == -ECONNRESET) {
+			o->eof = true;
+			return;
+		}
+		ck_assert_msg(r == 0, "%s: expected the proxy to close the connection: %s",
+			      c->name, tclient_strerr(r));
 		tclient_output_add(o, &f);
 		frame_deinit(&f);
 	}

@@ -101,6 +101,24 @@ void tclient_check_io_answer(struct harness *h, struct json_object *answer,
 /** tclient_attach() - a new connection attached to VM @id (AttachVM, no tokens). */
 struct tclient *tclient_attach(struct harness *h, const char *id);
 
+/**
+ * tclient_register_json() - the text of a RegisterVM request for @vm as
+ * @id with numIOStreams @ntokens (always present), malloc'd.
+ */
+char *tclient_register_json(const char *id, const struct harness_vm *vm, int ntokens);
+
+/** tclient_connect_shim() - a new connection that claimed @tok (ConnectShim ok). */
+struct tclient *tclient_connect_shim(struct harness *h, const char *tok);
+
+/**
+ * tclient_reconnect_shim() - a new connection @name that ConnectShim's
+ * @tok, retried (each a round trip, bounded by HARNESS_WAIT_MS in all)
+ * while the token is still claimed by a shim that dropped and its owner
+ * has not released it yet.
+ */
+struct tclient *tclient_reconnect_shim(struct harness *h, const char *name,
+				       const char *tok);
+
 /** tclient_ping_ok() - Hyper ping on @c (attached) succeeds. */
 void tclient_ping_ok(struct tclient *c);
 
@@ -132,6 +150,20 @@ char *tclient_output_dup(struct evbuffer *b);
  * at most @timeout_ms in all, into @o. Asserts that it came.
  */
 void tclient_collect(struct tclient *c, struct tclient_output *o, int timeout_ms);
+
+/**
+ * tclient_read_until() - read the shim connection @c into @o until its
+ * stdout holds @needle (bounded by HARNESS_WAIT_MS; a ProcessExited, an
+ * unexpected frame or EOF before that fails the test).
+ */
+void tclient_read_until(struct tclient *c, struct tclient_output *o, const char *needle);
+
+/**
+ * tclient_expect_closed() - the proxy closes the shim connection @c
+ * within HARNESS_WAIT_MS (o->eof set); frames before that are collected
+ * into @o. Fails on a timeout.
+ */
+void tclient_expect_closed(struct tclient *c, struct tclient_output *o);
 
 /**
  * tclient_settle() - after ProcessExited: a round trip through the

@@ -12,6 +12,17 @@
 
 #include "texec.h"
 
+void texec_setup(struct texec *x)
+{
+	*x = (struct texec){ .h = harness_setup(NULL, HARNESS_HYPERSTART1, NULL, NULL) };
+}
+
+void texec_teardown(struct texec *x)
+{
+	texec_deinit(x);
+	x->h = harness_teardown(x->h);
+}
+
 enum harness_dialect texec_dialect(int i)
 {
 	return i == 1 ? HARNESS_LEGACY : HARNESS_HYPERSTART1;
@@ -46,12 +57,7 @@ const char *texec_token(struct texec *x, size_t i)
 
 struct tclient *texec_shim(struct texec *x, const char *tok)
 {
-	struct tclient *s = tclient_connect(x->h, "shim");
-	char json[128];
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", tok);
-	json_object_put(tclient_call(s, FRAME_CMD_CONNECT_SHIM, json));
-	return s;
+	return tclient_connect_shim(x->h, tok);
 }
 
 /* @s as a JSON string literal, malloc'd. */
@@ -84,12 +90,32 @@ char *texec_hyper_sh(const char *cmd, const char *tok, bool terminal,
 	return r;
 }
 
-void texec_sh(struct texec *x, const char *tok, bool terminal, const char *script)
+void texec_sh_on(struct tclient *rt, const char *tok, bool terminal, const char *script)
 {
 	char *req = texec_hyper_sh("execcmd", tok, terminal, "hyperstart", script);
 
-	json_object_put(tclient_call(x->rt, FRAME_CMD_HYPER, req));
+	json_object_put(tclient_call(rt, FRAME_CMD_HYPER, req));
 	free(req);
+}
+
+void texec_sh(struct texec *x, const char *tok, bool terminal, const char *script)
+{
+	texec_sh_on(x->rt, tok, terminal, script);
+}
+
+struct tclient *texec_vm_shim(struct texec *x, int i, const char *const *extra)
+{
+	texec_vm_up(x, i, 1, extra);
+	return texec_shim(x, texec_token(x, 0));
+}
+
+struct tclient *texec_start_sh(struct texec *x, int i, const char *const *extra,
+			       bool terminal, const char *script)
+{
+	struct tclient *shim = texec_vm_shim(x, i, extra);
+
+	texec_sh(x, texec_token(x, 0), terminal, script);
+	return shim;
 }
 
 void texec_finish(struct tclient *shim, struct tclient_output *o)
@@ -99,6 +125,14 @@ void texec_finish(struct tclient *shim, struct tclient_output *o)
 	ck_assert_uint_eq(o->n_exited, 1);
 	ck_assert_uint_eq(o->n_after_exit, 0);
 	ck_assert_uint_eq(o->n_other, 0);
+}
+
+void texec_end(struct tclient *shim, struct tclient_output *o, int status)
+{
+	tclient_output_init(o);
+	texec_finish(shim, o);
+	ck_assert_int_eq(o->status, status);
+	tclient_free(shim);
 }
 
 void texec_expect_str(struct evbuffer *b, const char *want)

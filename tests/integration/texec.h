@@ -2,7 +2,8 @@
  * texec.h - running processes through the proxy in tests, as the runtime
  * and cc-shim do: a VM registered with tokens on a "runtime" connection,
  * shims that claim them, Hyper execcmd/newcontainer running `sh -c`.
- * Shared by check_exec.c and check_shim.c. Functions assert (Check).
+ * Shared by check_exec.c and check_shim.c (check_lifecycle.c uses the
+ * steps that take no struct texec). Functions assert (Check).
  */
 #pragma once
 
@@ -30,6 +31,18 @@ struct texec {
 	struct tclient *rt;		/* the runtime: registered the VM */
 	struct json_object *reg;	/* its RegisterVM answer */
 };
+
+/**
+ * texec_setup() - the checked fixture's start: a harness with cc-proxy
+ * running (harness_setup(), no VM yet) in x->h; nothing registered.
+ */
+void texec_setup(struct texec *x);
+
+/**
+ * texec_teardown() - the end: texec_deinit(), then cc-proxy must still be
+ * alive and serving (harness_teardown()).
+ */
+void texec_teardown(struct texec *x);
 
 /** texec_dialect() - the simulated VM dialect of loop index @i. */
 enum harness_dialect texec_dialect(int i);
@@ -59,14 +72,41 @@ struct tclient *texec_shim(struct texec *x, const char *tok);
 char *texec_hyper_sh(const char *cmd, const char *tok, bool terminal,
 		     const char *container, const char *script);
 
-/** texec_sh() - execcmd `sh -c @script` in "hyperstart" with @tok; ACK. */
+/**
+ * texec_sh_on() - execcmd `sh -c @script` in "hyperstart" with @tok
+ * (NULL: none) on the attached connection @rt; asserts the agent's ACK.
+ */
+void texec_sh_on(struct tclient *rt, const char *tok, bool terminal, const char *script);
+
+/** texec_sh() - texec_sh_on() on the runtime connection x->rt. */
 void texec_sh(struct texec *x, const char *tok, bool terminal, const char *script);
+
+/**
+ * texec_vm_shim() - VM "vm" for loop index @i with one token and @extra
+ * options (texec_vm_up()), and a shim that claimed the token
+ * (texec_shim()). Return: the shim.
+ */
+struct tclient *texec_vm_shim(struct texec *x, int i, const char *const *extra);
+
+/**
+ * texec_start_sh() - the usual start of a process test: texec_vm_shim(),
+ * then `sh -c @script` started for that shim (texec_sh()). Return: the shim.
+ */
+struct tclient *texec_start_sh(struct texec *x, int i, const char *const *extra,
+			       bool terminal, const char *script);
 
 /**
  * texec_finish() - collect until ProcessExited, then settle: exactly one
  * ProcessExited, no output after it, nothing else on the connection.
  */
 void texec_finish(struct tclient *shim, struct tclient_output *o);
+
+/**
+ * texec_end() - the usual end of a process test: texec_finish() into @o
+ * (initialised here; the caller deinits it), the exit status must be
+ * @status, then @shim is closed.
+ */
+void texec_end(struct tclient *shim, struct tclient_output *o, int status);
 
 /** texec_expect_str() - @b holds exactly @want. */
 void texec_expect_str(struct evbuffer *b, const char *want);
