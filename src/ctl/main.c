@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <event2/event.h>
 
 #include "ctl.h"
+#include "numparse.h"
 
 #define SOCKET_ENV "CC_PROXY_SOCKET"
 
@@ -101,29 +101,13 @@ static int bad_option(int c, char **argv)
 
 static int parse_timeout(const char *s, struct ctl *ctl)
 {
-	char *end = NULL;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 86400 * 365)
+	if (numparse_seconds(s, 86400 * 365, &v) < 0)
 		return -EINVAL;
 	ctl->has_timeout = v > 0;
 	ctl->timeout.tv_sec = (time_t)v;
 	ctl->timeout.tv_usec = (suseconds_t)((v - (double)(time_t)v) * 1e6);
-	return 0;
-}
-
-static int parse_count(const char *s, unsigned long *out)
-{
-	char *end = NULL;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	*out = strtoul(s, &end, 10);
-	if (errno || *end || *out > 1024)
-		return -EINVAL;
 	return 0;
 }
 
@@ -157,7 +141,7 @@ static int parse_request(int argc, char **argv, struct ctl_request *req)
 		case OPT_IO: req->io_serial = optarg; break;
 		case OPT_CONSOLE: req->console = optarg; break;
 		case OPT_TOKENS:
-			if (parse_count(optarg, &req->tokens) < 0)
+			if (numparse_ulong(optarg, 0, 1024, &req->tokens) < 0)
 				return usage_error("--tokens: not a count 0..1024: %s", optarg);
 			break;
 		default:

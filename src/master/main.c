@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +42,7 @@
 #include "helper.h"
 #include "listener.h"
 #include "log.h"
+#include "numparse.h"
 #include "master.h"
 #include "registry.h"
 #include "spawn.h"
@@ -86,19 +86,6 @@ static void usage(FILE *f)
 }
 
 /* A number of seconds in (0, MASTER_WAIT_MAX]. */
-static int parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > MASTER_WAIT_MAX)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_VERSION = 256, OPT_SOCKET, OPT_HELPER, OPT_USER, OPT_WAIT,
@@ -141,7 +128,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->helper_user = optarg;
 			break;
 		case OPT_WAIT:
-			if (parse_seconds(optarg, &o->wait_timeout) < 0) {
+			if (numparse_seconds(optarg, MASTER_WAIT_MAX, &o->wait_timeout) < 0 ||
+			    o->wait_timeout <= 0) {
 				log_error("invalid --wait-timeout '%s': a number of seconds, "
 					  "more than 0 and at most %.0f", optarg, MASTER_WAIT_MAX);
 				return -EINVAL;

@@ -35,6 +35,7 @@
 #include "cleanup.h"
 #include "hyper.h"
 #include "log.h"
+#include "numparse.h"
 #include "simvm.h"
 
 enum {
@@ -96,19 +97,6 @@ static void usage(FILE *f)
 }
 
 /* A decimal unsigned value up to @max ("-1" and "1x" are refused). */
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 /* Add the bit of command @name to @mask. Return: 0 or -ENOENT (said). */
 static int add_command(uint32_t *mask, const char *name, const char *opt)
 {
@@ -156,11 +144,11 @@ static int parse_opts(int argc, char **argv, struct simvm_opts *o, const char **
 		case OPT_READY_EVERY: o->ready_every_connection = true; break;
 		case OPT_RECORD_CTL: o->record_ctl = optarg; break;
 		case OPT_STDIN_BUFFER:
-			r = parse_uint(optarg, SIZE_MAX / 2, &v);
+			r = numparse_ulong(optarg, 0, SIZE_MAX / 2, &v);
 			o->stdin_buffer = v;
 			break;
 		case OPT_NOTIFY_FD:
-			r = parse_uint(optarg, INT_MAX, &v);
+			r = numparse_ulong(optarg, 0, INT_MAX, &v);
 			o->notify_fd = (int)v;
 			break;
 		case OPT_FAIL_ON: r = add_command(&o->fail_mask, optarg, "--fail-on"); break;
@@ -172,12 +160,12 @@ static int parse_opts(int argc, char **argv, struct simvm_opts *o, const char **
 				r = add_command(&o->garbage_mask, optarg, "--garbage-on");
 			break;
 		case OPT_DELAY_MS:
-			r = parse_uint(optarg, 3600 * 1000, &v);
+			r = numparse_ulong(optarg, 0, 3600 * 1000, &v);
 			o->delay_ms = (unsigned)v;
 			break;
 		case OPT_DELAY_ON: r = add_command(&o->delay_mask, optarg, "--delay-on"); break;
 		case OPT_SLOW_STDIN_MS:
-			r = parse_uint(optarg, 3600 * 1000, &v);
+			r = numparse_ulong(optarg, 0, 3600 * 1000, &v);
 			o->slow_stdin_ms = (unsigned)v;
 			break;
 		case 'v': *verbose = optarg; break;

@@ -33,6 +33,7 @@
 #include "helper.h"
 #include "ipc.h"
 #include "log.h"
+#include "numparse.h"
 #include "sandbox.h"
 
 #define HELPER_IDENT		"cc-proxy-vmhelper"
@@ -57,23 +58,6 @@ static void usage(FILE *f)
 		"       [--uid N --gid N] [--chroot DIR]\n"
 		"The per-VM helper of cc-proxy. It is started by cc-proxy only, with the\n"
 		"fd layout of ipc.h: 3 master channel, 4 agent ctl, 5 agent io.\n");
-}
-
-/* A decimal number in [min, max]. */
-static int parse_ulong(const char *s, unsigned long min, unsigned long max,
-		       unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -108,30 +92,30 @@ static int parse_options(int argc, char **argv, struct options *o)
 				goto bad;
 			break;
 		case OPT_WAIT:
-			if (parse_ulong(optarg, 1, UINT32_MAX, &v) < 0)
+			if (numparse_ulong(optarg, 1, UINT32_MAX, &v) < 0)
 				goto bad;
 			o->wait_timeout_ms = (uint32_t)v;
 			break;
 		case OPT_CONSOLE:
 			/* The layout is fixed (ipc.h); announcing it says
 			 * "present". Any other number is a master bug. */
-			if (parse_ulong(optarg, IPC_FD_CONSOLE, IPC_FD_CONSOLE, &v) < 0)
+			if (numparse_ulong(optarg, IPC_FD_CONSOLE, IPC_FD_CONSOLE, &v) < 0)
 				goto bad;
 			o->console_fd = IPC_FD_CONSOLE;
 			break;
 		case OPT_JOURNAL:
-			if (parse_ulong(optarg, IPC_FD_JOURNAL, IPC_FD_JOURNAL, &v) < 0)
+			if (numparse_ulong(optarg, IPC_FD_JOURNAL, IPC_FD_JOURNAL, &v) < 0)
 				goto bad;
 			o->journal_fd = IPC_FD_JOURNAL;
 			break;
 		case OPT_UID:
-			if (parse_ulong(optarg, 0, UINT32_MAX - 1, &v) < 0)
+			if (numparse_ulong(optarg, 0, UINT32_MAX - 1, &v) < 0)
 				goto bad;
 			o->confine.uid = (uid_t)v;
 			o->have_uid = true;
 			break;
 		case OPT_GID:
-			if (parse_ulong(optarg, 0, UINT32_MAX - 1, &v) < 0)
+			if (numparse_ulong(optarg, 0, UINT32_MAX - 1, &v) < 0)
 				goto bad;
 			o->confine.gid = (gid_t)v;
 			o->have_gid = true;
