@@ -4,7 +4,9 @@
  * commands in order, prints the last answer and ends the loop.
  *
  * The answers are printed as the proxy sent them (JSON text), one line;
- * an error response prints its "msg" on stderr and exits 1.
+ * an error response prints its "msg" on stderr and exits 1. One agent
+ * answer is not text: hyperstart ACKs "version" with its API version as
+ * 4 bytes, big-endian, which is printed as a decimal number.
  */
 #include "config.h"
 
@@ -15,6 +17,7 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "conn.h"
 #include "ctl.h"
@@ -26,6 +29,7 @@ struct cmd {
 	struct conn *conn;
 	const char *what;	/* for messages: "register vm1" */
 	char *next_json;	/* Hyper, sent once AttachVM succeeded */
+	bool version;		/* it is Hyper "version": a binary answer */
 };
 
 static void cmd_finish(struct cmd *cmd, int status)
@@ -63,7 +67,12 @@ static void cmd_on_answer(struct conn *c, const struct conn_answer *a, void *ctx
 		cmd_finish(cmd, CTL_EXIT_FAILURE);
 		return;
 	}
-	cmd_print(a);
+	if (cmd->version && a->len == 4) {
+		printf("%u\n", bytes_get_be32((const uint8_t *)a->text));
+		fflush(stdout);
+	} else {
+		cmd_print(a);
+	}
 	cmd_finish(cmd, 0);
 }
 
@@ -270,5 +279,6 @@ int cmd_hyper(struct ctl *ctl, const struct ctl_request *req)
 		return CTL_EXIT_FAILURE;
 	attach = cmd_json(o);
 	cmd.next_json = hyper;
+	cmd.version = !strcmp(req->hyper_name, "version");
 	return cmd_run(ctl, &cmd, FRAME_CMD_ATTACH_VM, attach, cmd_on_attached);
 }

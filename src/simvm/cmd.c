@@ -11,12 +11,16 @@
  * readfile are refused.
  *
  * Answers (documented in the simvm README section of docs and --help):
- *   version          ACK {"version":4242,"agent":"cc-proxy-simvm","dialect":D}
+ *   version          ACK with 4 bytes: the API version, big-endian (4244,
+ *                    hyperstart 1.1.0's), not JSON
  *   ping, onlinecpumem, setupinterface, setuproute   ACK (empty)
  *   startpod         ACK; containers listed with a "process" are started
  *   destroypod       ACK; every process is killed (SIGKILL), containers
  *                    are forgotten (their exits are still reported)
- *   execcmd / newcontainer   ACK once the process runs
+ *   execcmd / newcontainer   ACK once the process is forked: like
+ *                    hyperstart, a binary that cannot be executed is not
+ *                    an ERROR; the child says why on its stderr and exits
+ *                    127 (not found) or 126 (any other reason)
  *   killcontainer    ACK (also when its process already exited)
  *   winsize          ACK (also for an unknown seq, as hyperstart does);
  *                    ERROR for a process without a terminal
@@ -35,13 +39,14 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "hyper.h"
 #include "log.h"
 #include "simvm.h"
 
-/* hyperstart 1.x's API version, reported by "version". */
-#define SIMVM_API_VERSION 4242
+/* hyperstart 1.1.0's API version, reported by "version". */
+#define SIMVM_API_VERSION 4244
 
 /* Keys hyperstart knows in a container object; it rejects the others. */
 static const char *const container_keys[] = {
@@ -380,19 +385,17 @@ static void do_removecontainer(struct simvm *vm, struct json_object *o,
 	container_free(c);
 }
 
-/* version: a JSON payload (the proxy hands it to its client as is). */
-static void do_version(struct simvm *vm, struct simvm_answer *a)
+/* version: hyperstart's answer is the API version as a big-endian u32,
+ * the ACK's whole payload (the proxy hands it to its client as is). */
+static void do_version(struct simvm_answer *a)
 {
-	int n = asprintf(&a->data, "{\"version\":%d,\"agent\":\"cc-proxy-simvm\",\"dialect\":\"%s\"}",
-			 SIMVM_API_VERSION,
-			 vm->opt.dialect == SIMVM_DIALECT_LEGACY ? "legacy" : "hyperstart1");
-
-	if (n < 0) {
-		a->data = NULL;
+	a->data = malloc(4);
+	if (!a->data) {
 		ans_error(a, "version: out of memory");
 		return;
 	}
-	a->len = (size_t)n;
+	bytes_put_be32((uint8_t *)a->data, SIMVM_API_VERSION);
+	a->len = 4;
 }
 
 /*
@@ -411,7 +414,7 @@ void cmd_run(struct simvm *vm, uint32_t code, const char *payload, size_t len,
 	case HYPER_ONLINECPUMEM:
 		return;
 	case HYPER_VERSION:
-		do_version(vm, a);
+		do_version(a);
 		return;
 	case HYPER_DESTROYPOD:
 		/* The processes' exits are still reported as they are reaped. */

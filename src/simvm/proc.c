@@ -6,8 +6,10 @@
  *  1. proc_start(): pipes (or a pty with process.terminal), fork, exec.
  *     The child gets its own session (so a whole group can be killed and
  *     a pty can become its controlling terminal) and dies with the simvm
- *     (PR_SET_PDEATHSIG). Exec failures come back on a CLOEXEC pipe and
- *     make the command an ERROR.
+ *     (PR_SET_PDEATHSIG). The command is ACKed once the child is forked,
+ *     as hyperstart does: when the child cannot exec (no such binary, no
+ *     permission, no workdir) it writes why on its own stderr and exits
+ *     127 (not found) or 126 (any other reason), reported like any exit.
  *  2. Output: each read from stdout/stderr (the pty: everything) is sent
  *     on seq_out / seq_err at once.
  *  3. stdin from io is written to the process; what does not fit in the
@@ -265,10 +267,25 @@ seq_used:
 	return 0;
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. */
+/* In the child: "cc-proxy-simvm: @what @arg: <errno @e>" on @fd. */
+static void proc_child_say(int fd, const char *what, const char *arg, int e)
+{
+	const char *parts[] = { "cc-proxy-simvm: ", what, " ", arg, ": ", strerror(e), "\n" };
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		(void)!write(fd, parts[i], strlen(parts[i]));
+}
+
+/*
+ * In the child, between fork and exec. The simvm is single-threaded, so
+ * the child may call anything; it keeps to system calls and strerror().
+ * Failures after the fork are the process's own: told on its stderr
+ * (@errfd, or the terminal), exit status 127 for a binary that does not
+ * exist, 126 otherwise (the shell's and runc's convention).
+ */
 static void __attribute__((noreturn))
 proc_child(const struct simvm_spec *s, pid_t parent, int in, int out, int errfd,
-	   int tty, int report)
+	   int tty)
 {
 	sigset_t none;
 	int e;
@@ -288,15 +305,22 @@ proc_child(const struct simvm_spec *s, pid_t parent, int in, int out, int errfd,
 		ioctl(tty, TIOCSCTTY, 0);
 		in = out = errfd = tty;
 	}
-	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
-		goto fail;
-	if (s->workdir && chdir(s->workdir) < 0)
-		goto fail;
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0) {
+		proc_child_say(errfd, "cannot set up stdio for", s->argv[0], errno);
+		_exit(126);
+	}
+	if (s->workdir && chdir(s->workdir) < 0) {
+		proc_child_say(errfd, "cannot enter workdir", s->workdir, errno);
+		_exit(126);
+	}
+	if (!s->path) {
+		proc_child_say(errfd, "cannot execute", s->argv[0], ENOENT);
+		_exit(127);
+	}
 	execve(s->path, s->argv, s->envp);
-fail:
 	e = errno;
-	(void)!write(report, &e, sizeof(e));
-	_exit(127);
+	proc_child_say(errfd, "cannot execute", s->argv[0], e);
+	_exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
 }
 
 /* Set up fds for the child. Return: 0 or -errno. */
@@ -392,18 +416,15 @@ static int proc_watch(struct simvm_proc *p, int parent[3])
 struct simvm_proc *proc_start(struct simvm *vm, const char *container,
 			      bool is_init, const struct simvm_spec *s, char **err)
 {
-	int child[3] = { -1, -1, -1 }, parent[3] = { -1, -1, -1 }, report[2] = { -1, -1 };
-	int tty = -1, child_errno = 0, r;
+	int child[3] = { -1, -1, -1 }, parent[3] = { -1, -1, -1 };
+	int tty = -1, r;
 	struct simvm_proc *p = NULL;
 	pid_t self = getpid(), pid;
-	ssize_t n;
 
 	*err = NULL;
 	if (proc_check_unique(vm, container, s, err) < 0)
 		return NULL;
 	r = proc_make_fds(s->terminal, child, parent, &tty);
-	if (r == 0 && pipe2(report, O_CLOEXEC) < 0)
-		r = -errno;
 	if (r == 0 && !(p = proc_new(vm, container, is_init, s)))
 		r = -ENOMEM;
 	if (r < 0) {
@@ -413,22 +434,9 @@ struct simvm_proc *proc_start(struct simvm *vm, const char *container,
 	}
 	pid = fork();
 	if (pid == 0)
-		proc_child(s, self, child[0], child[1], child[2], tty, report[1]);
+		proc_child(s, self, child[0], child[1], child[2], tty);
 	if (pid < 0) {
 		if (asprintf(err, "fork: %s", strerror(errno)) < 0)
-			*err = NULL;
-		goto out;
-	}
-	closep(&report[1]);
-	/* Exec closes the CLOEXEC pipe: end of file means it ran. */
-	do
-		n = read(report[0], &child_errno, sizeof(child_errno));
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(child_errno)) {
-		waitpid(pid, NULL, 0);
-		if (asprintf(err, "cannot execute %.256s%s%.256s: %s", s->argv[0],
-			     s->workdir ? " in " : "", s->workdir ? s->workdir : "",
-			     strerror(child_errno)) < 0)
 			*err = NULL;
 		goto out;
 	}
@@ -464,8 +472,6 @@ done:
 		closep(&parent[i]);
 	}
 	closep(&tty);
-	closep(&report[0]);
-	closep(&report[1]);
 	return p;
 }
 

@@ -226,7 +226,7 @@ struct simvm_spec {
 	const char *id;			/* "" when absent */
 	bool terminal;
 	uint64_t seq_out, seq_err;
-	char *path;			/* resolved executable */
+	char *path;			/* resolved executable; NULL: not in PATH */
 	char **argv;			/* NULL-terminated */
 	char **envp;			/* NULL-terminated */
 	const char *workdir;		/* NULL: inherit */

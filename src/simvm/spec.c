@@ -16,7 +16,8 @@
  * The environment is exactly the given envs, plus a default PATH when
  * none is given (a VM image's init would provide one). The executable is
  * looked up in that PATH here, before fork, so the child only has to
- * exec; a command that cannot run is an ERROR answer, not a process.
+ * exec. A name found nowhere leaves path NULL: as in hyperstart, the
+ * command is still ACKed and the child reports "not found" (proc.c).
  *
  * Ownership: strings in struct simvm_spec borrow from the JSON object,
  * except path and the envp strings, which spec_free() releases.
@@ -104,11 +105,13 @@ static bool is_executable(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
-/* Find @name in the colon-separated @path list. Return: malloc'd or NULL. */
-static char *search_path(const char *name, const char *path)
+/* Find @name in the colon-separated @path list.
+ * Return: 0 with *@found malloc'd, or NULL when it is nowhere; -ENOMEM. */
+static int search_path(const char *name, const char *path, char **found)
 {
 	const char *p = path;
 
+	*found = NULL;
 	for (;;) {
 		const char *end = strchrnul(p, ':');
 		size_t dirlen = (size_t)(end - p);
@@ -117,12 +120,14 @@ static char *search_path(const char *name, const char *path)
 		/* An empty element means the current directory. */
 		if (asprintf(&cand, "%.*s%s%s", (int)dirlen, p, dirlen ? "/" : "./",
 			     name) < 0)
-			return NULL;
-		if (is_executable(cand))
-			return cand;
+			return -ENOMEM;
+		if (is_executable(cand)) {
+			*found = cand;
+			return 0;
+		}
 		free(cand);
 		if (!*end)
-			return NULL;
+			return 0;
 		p = end + 1;
 	}
 }
@@ -245,12 +250,12 @@ int spec_parse(const struct simvm *vm, struct json_object *proc,
 	if (strchr(s->argv[0], '/')) {
 		/* Relative to workdir, which the child enters first. */
 		s->path = strdup(s->argv[0]);
-	} else {
-		s->path = search_path(s->argv[0], path_env);
 		if (!s->path)
-			return fail(err, "cannot execute %.256s: not found in PATH", s->argv[0]);
+			return fail(err, "out of memory");
+	} else if (search_path(s->argv[0], path_env, &s->path) < 0) {
+		return fail(err, "out of memory");
 	}
-	return s->path ? 0 : fail(err, "out of memory");
+	return 0;
 }
 
 void spec_free(struct simvm_spec *s)

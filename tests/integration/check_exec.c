@@ -4,7 +4,8 @@
  * in order, stdin (before the start, at EOF, 1 MiB intact), the null
  * session, terminals and their size, and exactly one ProcessExited after
  * all output (PROTOCOL.md part 1 "ConnectShim".."stdin stream", part 2
- * "io channel"). Sessions and signals are check_shim.c.
+ * "io channel"), also for a binary that does not exist. Sessions and
+ * signals are check_shim.c.
  *
  * Each test loops over the agent dialects (texec.h, TEXEC_DIALECTS).
  */
@@ -236,6 +237,36 @@ START_TEST(test_exec_terminal_winsize_stdin)
 }
 END_TEST
 
+/*
+ * A binary that does not exist, as hyperstart 1.1 handles it: the command
+ * is ACKed, the process says why on its stderr and exits 127. The shim
+ * gets that stderr, no stdout and exactly one ProcessExited(127), for
+ * execcmd and for newcontainer's process alike.
+ */
+START_TEST(test_exec_missing_binary)
+{
+	static const char *const cmds[] = { "execcmd", "newcontainer" };
+	static const char *const argv[] = { "/nonexistent/cc-proxy-it-binary", "arg", NULL };
+
+	texec_vm_up(&x, _i, 2, NULL);
+	for (size_t k = 0; k < ARRAY_LEN(cmds); k++) {
+		struct tclient *shim = texec_shim(&x, texec_token(&x, k));
+		char *req = texec_hyper_argv(cmds[k], texec_token(&x, k), false,
+					     k ? "cc-proxy-it-c1" : "hyperstart", argv);
+		struct tclient_output o;
+
+		json_object_put(tclient_call(x.rt, FRAME_CMD_HYPER, req));
+		free(req);
+		texec_end(shim, &o, 127);
+		texec_expect_str(o.out, "");
+		texec_expect_str(o.err, "cc-proxy-simvm: cannot execute "
+				 "/nonexistent/cc-proxy-it-binary: No such file or directory\n");
+		tclient_output_deinit(&o);
+	}
+	tclient_ping_ok(x.rt);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = harness_suite_new("exec");
@@ -250,5 +281,6 @@ int main(void)
 	tcase_add_loop_test(tc, test_exec_null_session, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_terminal, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_terminal_winsize_stdin, 0, TEXEC_DIALECTS);
+	tcase_add_loop_test(tc, test_exec_missing_binary, 0, TEXEC_DIALECTS);
 	return harness_run(s);
 }

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "tclient.h"
 #include "token.h"
 
@@ -188,6 +189,20 @@ struct json_object *tclient_expect_ok(struct tclient *c, uint8_t opcode)
 	}
 	frame_deinit(&f);
 	return o;
+}
+
+uint32_t tclient_expect_version(struct tclient *c)
+{
+	struct frame f;
+	uint32_t v;
+
+	tclient_next_response(c, FRAME_CMD_HYPER, false, &f);
+	ck_assert_msg(f.flags == 0, "%s: response flags 0x%x", c->name, f.flags);
+	ck_assert_msg(f.payload_len == 4, "%s: version answer of %u bytes, want 4",
+		      c->name, f.payload_len);
+	v = bytes_get_be32(f.payload);
+	frame_deinit(&f);
+	return v;
 }
 
 char *tclient_expect_error(struct tclient *c, uint8_t opcode)

@@ -66,6 +66,16 @@ void tclient_next_frame(struct tclient *c, struct frame *f);
  */
 struct json_object *tclient_expect_ok(struct tclient *c, uint8_t opcode);
 
+/* The API version cc-proxy-simvm reports, as hyperstart 1.1.0 does. */
+#define TCLIENT_AGENT_API_VERSION 4244
+
+/**
+ * tclient_expect_version() - the next frame is a success response to a
+ * Hyper "version": exactly the agent's ACK payload, 4 bytes (its API
+ * version, big-endian; not JSON). Return: that version.
+ */
+uint32_t tclient_expect_version(struct tclient *c);
+
 /**
  * tclient_expect_error() - the next frame is an error response to
  * @opcode with payload {"msg": non-empty string}. Return: the msg, malloc'd.

@@ -74,20 +74,37 @@ static char *texec_jstr(const char *s)
 	return r;
 }
 
-char *texec_hyper_sh(const char *cmd, const char *tok, bool terminal,
-		     const char *container, const char *script)
+char *texec_hyper_argv(const char *cmd, const char *tok, bool terminal,
+		       const char *container, const char *const *argv)
 {
-	char *sc = texec_jstr(script), *r = NULL;
-	char toks[96] = "";
+	struct evbuffer *args = evbuffer_new();
+	char toks[96] = "", *r = NULL, *a;
 
+	ck_assert_ptr_nonnull(args);
+	for (size_t i = 0; argv[i]; i++) {
+		char *js = texec_jstr(argv[i]);
+
+		evbuffer_add_printf(args, "%s%s", i ? "," : "", js);
+		free(js);
+	}
+	a = tclient_output_dup(args);
+	evbuffer_free(args);
 	if (tok)
 		snprintf(toks, sizeof(toks), ",\"tokens\":[\"%s\"]", tok);
 	ck_assert(asprintf(&r, "{\"hyperName\":\"%s\"%s,\"data\":{\"%s\":\"%s\","
-			   "\"process\":{\"terminal\":%s,\"args\":[\"sh\",\"-c\",%s]}}}",
+			   "\"process\":{\"terminal\":%s,\"args\":[%s]}}}",
 			   cmd, toks, strcmp(cmd, "execcmd") ? "id" : "container",
-			   container, terminal ? "true" : "false", sc) > 0);
-	free(sc);
+			   container, terminal ? "true" : "false", a) > 0);
+	free(a);
 	return r;
+}
+
+char *texec_hyper_sh(const char *cmd, const char *tok, bool terminal,
+		     const char *container, const char *script)
+{
+	const char *const argv[] = { "sh", "-c", script, NULL };
+
+	return texec_hyper_argv(cmd, tok, terminal, container, argv);
 }
 
 void texec_sh_on(struct tclient *rt, const char *tok, bool terminal, const char *script)

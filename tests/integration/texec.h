@@ -73,6 +73,13 @@ char *texec_hyper_sh(const char *cmd, const char *tok, bool terminal,
 		     const char *container, const char *script);
 
 /**
+ * texec_hyper_argv() - texec_hyper_sh() running @argv (NULL-terminated)
+ * instead of `sh -c`.
+ */
+char *texec_hyper_argv(const char *cmd, const char *tok, bool terminal,
+		       const char *container, const char *const *argv);
+
+/**
  * texec_sh_on() - execcmd `sh -c @script` in "hyperstart" with @tok
  * (NULL: none) on the attached connection @rt; asserts the agent's ACK.
  */
