@@ -79,6 +79,7 @@ static const struct ipc_type_info ipc_types[] = {
 	      IPC_VAR_REST(struct ipc_shim), IPC_FD_REQUIRED),
 	IPC_T_NOVAR(IPC_M_UNREGISTER, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_M_SHUTDOWN, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
+	IPC_T_NOVAR(IPC_M_STATS, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_H_HELLO, IPC_DIR_TO_MASTER, ipc_hello, IPC_FD_FORBIDDEN),
 	IPC_T(IPC_H_HYPER_ANSWER, IPC_DIR_TO_MASTER, ipc_hyper_answer, text_len,
 	      IPC_VAR_REST(struct ipc_hyper_answer), IPC_FD_FORBIDDEN),
@@ -86,12 +87,14 @@ static const struct ipc_type_info ipc_types[] = {
 	IPC_T(IPC_H_VM_LOST, IPC_DIR_TO_MASTER, ipc_vm_lost, reason_len,
 	      4096, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_H_READY, IPC_DIR_TO_MASTER, ipc_empty, IPC_FD_FORBIDDEN),
+	IPC_T(IPC_H_STATS, IPC_DIR_TO_MASTER, ipc_stats, error_len,
+	      IPC_STATS_ERROR_MAX, IPC_FD_FORBIDDEN),
 };
 
 union ipc_fixed_any {
 	struct ipc_hello a; struct ipc_hyper b; struct ipc_hyper_answer c;
 	struct ipc_token d; struct ipc_shim e; struct ipc_empty f;
-	struct ipc_shim_gone g; struct ipc_vm_lost h;
+	struct ipc_shim_gone g; struct ipc_vm_lost h; struct ipc_stats i;
 };
 _Static_assert(sizeof(union ipc_fixed_any) <= IPC_FIXED_MAX,
 	       "IPC_FIXED_MAX must hold every fixed struct");

@@ -23,6 +23,8 @@
  *  IPC_M_UNREGISTER  the VM left the namespace: keep draining I/O; exit
  *                    when the VM's io channel closes.
  *  IPC_M_SHUTDOWN    the proxy stops: close everything, exit 0.
+ *  IPC_M_STATS       cc-proxyctl status: answered by one IPC_H_STATS with
+ *                    the same header id (not while the helper is exiting).
  *  IPC_H_HYPER_ANSWER  the agent's ACK payload (error = 0) or an error text
  *                    (agent ERROR payload, or the proxy's own reason).
  *  IPC_H_SHIM_GONE   the shim of io_base left. released = 1: DisconnectShim,
@@ -32,6 +34,8 @@
  *                    master answers RegisterVM only after this).
  *  IPC_H_VM_LOST     the VM's channels closed or failed (reason text);
  *                    the helper exits right after sending it.
+ *  IPC_H_STATS       the helper's counters (struct ipc_stats) and its last
+ *                    warning or error text; only in answer to IPC_M_STATS.
  */
 #pragma once
 
@@ -42,12 +46,12 @@
 
 struct event_base;
 
-#define IPC_VERSION	1
+#define IPC_VERSION	2
 /* Largest message, header included. The socketpair's buffers are sized
  * for it (ipc_socketpair()). */
 #define IPC_MSG_MAX	(200u * 1024u)
 /* The largest fixed struct fits in this (scratch for ipc_decode()). */
-#define IPC_FIXED_MAX	32
+#define IPC_FIXED_MAX	128
 /* Most messages queued for sending on one channel. */
 #define IPC_QUEUE_MAX	4096
 
@@ -76,12 +80,14 @@ enum ipc_type {
 	IPC_M_SHIM = 0x103,
 	IPC_M_UNREGISTER = 0x104,
 	IPC_M_SHUTDOWN = 0x105,
+	IPC_M_STATS = 0x106,
 	/* helper -> master */
 	IPC_H_HELLO = 0x200,
 	IPC_H_HYPER_ANSWER = 0x201,
 	IPC_H_SHIM_GONE = 0x202,
 	IPC_H_VM_LOST = 0x203,
 	IPC_H_READY = 0x204,
+	IPC_H_STATS = 0x205,
 };
 
 enum ipc_dir {
@@ -128,7 +134,7 @@ struct ipc_shim {		/* IPC_M_SHIM (fd required); variable: leftover bytes */
 	uint32_t gid;
 };
 
-struct ipc_empty {		/* IPC_M_UNREGISTER, IPC_M_SHUTDOWN, IPC_H_READY */
+struct ipc_empty {		/* IPC_M_UNREGISTER, IPC_M_SHUTDOWN, IPC_M_STATS, IPC_H_READY */
 	uint32_t pad;
 };
 
@@ -142,6 +148,25 @@ struct ipc_vm_lost {		/* IPC_H_VM_LOST; variable: reason text */
 	uint32_t reason_len;
 	uint32_t pad;
 };
+
+/* IPC_H_STATS; variable: the last warning or error text (maybe empty).
+ * Byte counts are payload bytes (no frame or io headers), since start. */
+struct ipc_stats {
+	uint64_t bytes_to_shims;	/* stdout/stderr accepted for a shim */
+	uint64_t bytes_from_shims;	/* stdin written toward the agent */
+	uint64_t bytes_null;		/* output of the null session, discarded */
+	uint64_t bytes_orphaned;	/* output nobody could take, discarded */
+	uint64_t hyper_served;		/* IPC_M_HYPER answered (ok or error) */
+	uint64_t hyper_failed;		/* ... of which with an error */
+	uint32_t sessions;		/* tokens the helper knows now */
+	uint32_t shims;			/* shims connected now */
+	uint32_t processes;		/* started and not yet exited */
+	uint32_t flags;			/* IPC_STATS_F_* */
+	uint32_t error_len;
+	uint32_t pad;
+};
+#define IPC_STATS_F_UNREGISTERED 0x1	/* IPC_M_UNREGISTER seen: draining */
+#define IPC_STATS_ERROR_MAX	256	/* longest error text */
 
 enum {
 	IPC_E_INVALID = 2,	/* a protocol violation by the peer */

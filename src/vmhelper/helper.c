@@ -35,6 +35,7 @@
 #include "request.h"
 #include "session.h"
 #include "shim.h"
+#include "stats.h"
 
 /* How long an exiting helper waits for its last messages to go out. */
 #define HELPER_EXIT_POLL_MS	10
@@ -50,11 +51,16 @@ void helper_log(int priority, int verbosity, uint64_t io_base,
 	char seq[24];
 	va_list ap;
 
-	if (verbosity > log_get_level())
+	/* Notices and worse are also the VM's "last error" (stats.c). */
+	if (verbosity > log_get_level() && priority > LOG_NOTICE)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (priority <= LOG_NOTICE)
+		stats_note_error(msg);
+	if (verbosity > log_get_level())
+		return;
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)io_base);
 	log_submit(priority, verbosity, NULL,
 		   LOG_FIELDS({ "CC_CONTAINER_ID", helper_cid },
@@ -170,6 +176,15 @@ static void helper_on_unregister(struct helper *h, const struct ipc_view *v)
 	helper_log(LOG_INFO, 1, 0, "VM unregistered: draining until its io channel closes");
 }
 
+static void helper_on_stats(struct helper *h, const struct ipc_view *v)
+{
+	struct ipc_stats st;
+	const char *err;
+
+	stats_fill(h, &st, &err);
+	helper_send(h, IPC_H_STATS, v->id, &st, sizeof(st), err, st.error_len);
+}
+
 static void helper_on_shutdown(struct helper *h, const struct ipc_view *v)
 {
 	helper_log(LOG_INFO, 1, 0, "shutdown requested by the master");
@@ -187,6 +202,7 @@ static const struct {
 	{ IPC_M_SHIM, true, helper_on_shim },
 	{ IPC_M_UNREGISTER, false, helper_on_unregister },
 	{ IPC_M_SHUTDOWN, false, helper_on_shutdown },
+	{ IPC_M_STATS, false, helper_on_stats },
 };
 
 static void helper_on_ipc_message(struct ipc_channel *ch,

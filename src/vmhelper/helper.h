@@ -10,6 +10,7 @@
  *   shim.c     shim connections handed over by the master
  *   request.c  Hyper requests from the master (IPC_M_HYPER)
  *   console.c  the VM console, logged at level 3 (fd 6, optional)
+ *   stats.c    the counters `cc-proxyctl status` shows (IPC_M_STATS)
  * Single-threaded: every callback runs from the one event loop.
  */
 #pragma once
@@ -19,6 +20,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/time.h>
+
+#include "stats.h"
 
 struct event;
 struct event_base;
@@ -65,6 +68,7 @@ struct helper {
 	int exit_status;
 	struct event *exit_ev;		/* deferred teardown, then the drain poll */
 	unsigned int exit_ticks;
+	struct helper_stats stats;	/* for IPC_M_STATS (stats.h) */
 };
 
 /**

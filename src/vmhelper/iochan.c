@@ -79,10 +79,12 @@ static void iochan_to_session(struct session *s, bool is_stderr,
 	 * dialect's exit status. */
 	if (len == 1)
 		session_exit_status(s, data[0], "io channel");
-	else
+	else {
 		helper_log(LOG_WARNING, 0, s->io_base,
 			   "%zu bytes on seq %llu after the end of output: dropped",
 			   len, (unsigned long long)s->io_base);
+		s->h->stats.bytes_orphaned += len;
+	}
 }
 
 static void iochan_deliver(struct iochan *io, uint64_t seq,
@@ -92,6 +94,7 @@ static void iochan_deliver(struct iochan *io, uint64_t seq,
 	bool is_stderr = false;
 
 	if (seq == IOCHAN_NULL_STDOUT || seq == IOCHAN_NULL_STDERR) {
+		io->h->stats.bytes_null += len;
 		helper_hexdump(0, "agent->null session (discarded)", data, len);
 		return;
 	}
@@ -104,6 +107,7 @@ static void iochan_deliver(struct iochan *io, uint64_t seq,
 		return;	/* the agent's answer to stdin on an unknown seq */
 	helper_log(LOG_INFO, 1, 0, "%zu bytes on unknown seq %llu: dropped", len,
 		   (unsigned long long)seq);
+	io->h->stats.bytes_orphaned += len;
 	helper_hexdump(0, "agent->unknown seq (dropped)", data, len);
 }
 

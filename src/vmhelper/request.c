@@ -81,6 +81,8 @@ static void request_finish(struct request *r, bool error, const char *text,
 		   "Hyper %s (request %u): %s%.*s", hyper_code_name(r->code), r->id,
 		   error ? "error: " : "ok", error ? (int)len : 0, text);
 	helper_send_answer(r->h, r->id, error, text, len);
+	r->h->stats.hyper_served++;
+	r->h->stats.hyper_failed += error;
 	request_free(r);
 }
 

@@ -253,12 +253,15 @@ void session_output(struct session *s, uint8_t opcode, const void *data,
 		/* ProcessExited is the last frame a shim gets. */
 		helper_log(LOG_WARNING, 0, s->io_base,
 			   "%zu bytes of output after the exit: dropped", len);
+		s->h->stats.bytes_orphaned += len;
 		return;
 	}
 	if (s->discarding) {
 		s->discarded += len;
+		s->h->stats.bytes_orphaned += len;
 		return;
 	}
+	s->h->stats.bytes_to_shims += len;
 	helper_hexdump(s->io_base, opcode == FRAME_STREAM_STDOUT ?
 		       "agent->shim stdout" : "agent->shim stderr", data, len);
 	session_emit(s, FRAME_TYPE_STREAM, opcode, data, len);
@@ -374,6 +377,7 @@ bool session_stdin_take(struct session *s, struct evbuffer *out)
 		(uint32_t)hdr[10] << 8 | hdr[11];
 	if (evbuffer_remove_buffer(s->stdin_q, out, total) != (int)total)
 		abort();	/* broken invariant: the queue holds whole messages */
+	s->h->stats.bytes_from_shims += total - HYPER_IO_HEADER_SIZE;
 	if (s->shim && evbuffer_get_length(s->stdin_q) <= HELPER_STDIN_LOW)
 		shim_on_stdin_drained(s->shim);
 	return true;

@@ -52,6 +52,7 @@ static const struct msgcase cases[] = {
 	  FLEN(ipc_shim), "leftover", true },
 	{ IPC_M_UNREGISTER, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 	{ IPC_M_SHUTDOWN, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
+	{ IPC_M_STATS, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 	{ IPC_H_HELLO, IPC_DIR_TO_MASTER, { .hello = { IPC_VERSION, 4321 } }, FLEN(ipc_hello), "", false },
 	{ IPC_H_HYPER_ANSWER, IPC_DIR_TO_MASTER, { .answer = { 1, VLEN("agent said no") } },
 	  FLEN(ipc_hyper_answer), "agent said no", false },
@@ -59,6 +60,9 @@ static const struct msgcase cases[] = {
 	{ IPC_H_VM_LOST, IPC_DIR_TO_MASTER, { .lost = { VLEN("ctl channel closed"), 0 } },
 	  FLEN(ipc_vm_lost), "ctl channel closed", false },
 	{ IPC_H_READY, IPC_DIR_TO_MASTER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
+	{ IPC_H_STATS, IPC_DIR_TO_MASTER,
+	  { .stats = { 1, 2, 3, 4, 5, 6, 7, 8, 9, IPC_STATS_F_UNREGISTERED, VLEN("shim dropped"), 0 } },
+	  FLEN(ipc_stats), "shim dropped", false },
 };
 #define NCASES N_ELEM(cases)
 
@@ -162,6 +166,11 @@ static const struct badcase bad[] = {
 	{ "variable length does not match the message", IPC_M_HYPER, 0, HY(2), 16, 3, false, TH, 0, 0 },
 	{ "variable part too long", IPC_M_ADD_TOKEN, 0, { .token = { 3, 300, 0 } }, 16, 300, false,
 	  TH, 0, 0 },
+	/* the helper's error text is bounded, and stats only go to the master */
+	{ "variable part too long", IPC_H_STATS, 0, { .stats = { .error_len = 300 } },
+	  FLEN(ipc_stats), 300, false, IPC_DIR_TO_MASTER, 0, 0 },
+	{ "message type not allowed in this direction", IPC_H_STATS, 0, { .stats = { 0 } },
+	  FLEN(ipc_stats), 0, false, TH, 0, 0 },
 	{ "required fd missing", IPC_M_SHIM, 0, SH, 24, 0, false, TH, 0, 0 },
 	/* flag without fd, fd without flag */
 	{ "fd flag does not match the attached fd", IPC_M_SHIM, IPC_F_FD, SH, 24, 0, false, TH, 0, 0 },

@@ -14,7 +14,8 @@
 union fixed_any {
 	struct ipc_hello hello; struct ipc_hyper hyper; struct ipc_hyper_answer answer;
 	struct ipc_token token; struct ipc_shim shim; struct ipc_empty empty;
-	struct ipc_shim_gone gone; struct ipc_vm_lost lost; max_align_t align;
+	struct ipc_shim_gone gone; struct ipc_vm_lost lost; struct ipc_stats stats;
+	max_align_t align;
 };
 
 /* Write a header and parts without any checking. */
