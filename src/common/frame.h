@@ -53,6 +53,15 @@ enum frame_notification {
 	FRAME_NOTIFY_COUNT
 };
 
+/*
+ * The admin command of cc-proxyctl status/list, served by the master only.
+ * It lies outside the client protocol's opcodes (frame_opcode_known() is
+ * false for it), so runtimes and shims never meet it: a shim's helper and
+ * an older proxy answer it "unknown command 64". Who may send it is
+ * checked per command (SO_PEERCRED); see src/master/status.c.
+ */
+#define FRAME_CMD_STATUS	64
+
 /* Positive results for input problems (negative values are -errno). */
 enum {
 	FRAME_E_INCOMPLETE = 1,	/* need more bytes; nothing consumed */

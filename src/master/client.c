@@ -48,6 +48,7 @@
 #include "master.h"
 #include "payload.h"
 #include "registry.h"
+#include "status.h"
 
 static void client_free(struct client *c);
 
@@ -187,6 +188,10 @@ static int client_dispatch(struct client *c, const struct frame *f)
 {
 	const char *type = frame_type_name(f->type);
 
+	if (f->type == FRAME_TYPE_COMMAND && f->opcode == FRAME_CMD_STATUS) {
+		status_command(c, f);	/* admin, outside the client protocol */
+		return 0;
+	}
 	if (!frame_opcode_known(f->type, f->opcode)) {
 		if (f->type == FRAME_TYPE_COMMAND) {
 			client_respond_error(c, f->opcode, "unknown command %u", f->opcode);
@@ -449,6 +454,9 @@ static void client_free(struct client *c)
 	case CLIENT_WAIT_HANDOFF:
 		if (c->handoff)
 			c->handoff->claimed = false;	/* never handed over */
+		break;
+	case CLIENT_WAIT_STATUS:
+		status_client_gone(c);
 		break;
 	case CLIENT_IDLE:
 		break;

@@ -41,6 +41,7 @@ enum client_wait {
 	CLIENT_WAIT_REGISTER,	/* RegisterVM: wait_vm's IPC_H_READY */
 	CLIENT_WAIT_HYPER,	/* Hyper: wait_req's answer */
 	CLIENT_WAIT_HANDOFF,	/* ConnectShim: output to flush, then handover */
+	CLIENT_WAIT_STATUS,	/* Status: the helpers' counters (status.c) */
 };
 
 struct client {

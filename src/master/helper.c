@@ -40,6 +40,7 @@
 #include "payload.h"
 #include "registry.h"
 #include "spawn.h"
+#include "status.h"
 
 #define HELPER_FIELDS(vm) LOG_FIELDS({ "CC_CONTAINER_ID", (vm)->container_id })
 
@@ -192,6 +193,17 @@ static void helper_on_vm_lost(struct vm *vm, const struct ipc_view *v)
 	helper_end(vm, reason, vm->state == VM_STARTING);
 }
 
+/* Counters for cc-proxyctl status: only ever in answer to IPC_M_STATS. */
+static void helper_on_stats(struct vm *vm, const struct ipc_view *v)
+{
+	if (vm->stats_pending == 0) {
+		helper_violation(vm, "statistics nobody asked for");
+		return;
+	}
+	vm->stats_pending--;
+	status_on_stats(vm, v);
+}
+
 /* Helper -> master types; ipc.c has checked direction, sizes and fds. */
 static const struct {
 	uint32_t type;
@@ -201,6 +213,7 @@ static const struct {
 	{ IPC_H_HYPER_ANSWER, helper_on_answer },
 	{ IPC_H_SHIM_GONE, helper_on_shim_gone },
 	{ IPC_H_VM_LOST, helper_on_vm_lost },
+	{ IPC_H_STATS, helper_on_stats },
 };
 
 static void helper_on_message(struct ipc_channel *ch, const struct ipc_view *v, void *ctx)
@@ -407,6 +420,7 @@ void helper_unregister(struct vm *vm, pid_t client_pid)
 
 	audit_vm_unregistered(vm->container_id, vm->pid, client_pid);
 	registry_leave_namespace(vm, "unregistered");
+	vm->unregistered = true;
 	if (!vm->ch)
 		return;
 	r = ipc_channel_send(vm->ch, IPC_M_UNREGISTER, 0, &e, sizeof(e), NULL, 0, -1);
@@ -414,6 +428,23 @@ void helper_unregister(struct vm *vm, pid_t client_pid)
 		log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
 			   "cannot tell the helper of VM %s it is unregistered: %s",
 			   vm->container_id, strerror(-r));
+}
+
+int helper_send_stats(struct vm *vm, uint32_t *id)
+{
+	struct ipc_empty e = { 0 };
+	int r;
+
+	if (!vm->ch)
+		return -EPIPE;
+	if (++vm->next_req_id == 0)	/* one id space with Hyper requests */
+		vm->next_req_id = 1;
+	r = ipc_channel_send(vm->ch, IPC_M_STATS, vm->next_req_id, &e, sizeof(e), NULL, 0, -1);
+	if (r < 0)
+		return r;
+	vm->stats_pending++;
+	*id = vm->next_req_id;
+	return 0;
 }
 
 void helper_registrar_gone(struct vm *vm)
@@ -428,6 +459,7 @@ static void helper_on_exit(struct vm *vm, int status)
 {
 	char what[128], msg[512];
 
+	status_vm_gone(vm);	/* no answer will come: do not wait for one */
 	audit_helper_stopped(vm->container_id, vm->pid, status, what, sizeof(what));
 	vm->pid = 0;
 	if (vm->end_reason)

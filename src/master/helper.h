@@ -76,6 +76,13 @@ int helper_send_shim(struct vm_token *t, int fd, const void *leftover,
  */
 void helper_unregister(struct vm *vm, pid_t client_pid);
 
+/**
+ * helper_send_stats() - ask @vm's helper for its counters (IPC_M_STATS);
+ * the answer goes to status_on_stats() with the same *@id.
+ * Return: 0, -EPIPE (helper gone), -ENOBUFS (its queue is full), ...
+ */
+int helper_send_stats(struct vm *vm, uint32_t *id);
+
 /** helper_registrar_gone() - the client of a pending RegisterVM left. */
 void helper_registrar_gone(struct vm *vm);
 

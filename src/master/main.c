@@ -46,6 +46,7 @@
 #include "master.h"
 #include "registry.h"
 #include "spawn.h"
+#include "status.h"
 
 #define MASTER_IDENT		"cc-proxy"
 #define MASTER_WAIT_DEFAULT	30.0
@@ -239,6 +240,7 @@ static void master_cleanup(struct master *m)
 
 	m->listener = listener_free(m->listener);
 	client_free_all(m);
+	m->status = status_free(m->status);	/* after the clients: no query left */
 	/* Helpers that would not go: killed, and reaped if they are gone
 	 * already; the kernel reparents the rest. */
 	helper_kill_all(m);
@@ -302,6 +304,9 @@ static int run(const struct options *o, int level)
 	}
 	r = listener_open(&m, o->socket_path ? o->socket_path : CC_PROXY_SOCKET_PATH,
 			  &m.listener);
+	if (r < 0)
+		goto out;
+	r = status_new(&m);
 	if (r < 0)
 		goto out;
 	if (o->socket_path && strcmp(o->socket_path, m.cfg.socket_path))

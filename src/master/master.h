@@ -12,6 +12,8 @@
  *   spawn.c     connecting a VM's sockets and fork + exec of a helper
  *   caps.c      capabilities and rlimits of the master
  *   audit.c     the lifecycle journal records (msgid.h)
+ *   status.c    cc-proxyctl status: who may ask, asking the helpers
+ *   status_reply.c  the status reply: figures, limits, JSON
  * Single-threaded: every callback runs from the one event loop.
  */
 #pragma once
@@ -29,6 +31,7 @@ struct event;
 struct event_base;
 struct listener;
 struct client;
+struct status;
 struct vm;
 
 /* Most client connections at once; more are accepted and closed. */
@@ -69,6 +72,7 @@ struct master {
 	struct event *stop_timer;
 	bool stopping;			/* SIGTERM/SIGINT seen */
 	unsigned int stop_ticks;
+	struct status *status;		/* cc-proxyctl status (status.c) */
 };
 
 /**

@@ -17,9 +17,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "master.h"
 #include "registry.h"
+
+uint64_t registry_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 {
@@ -37,6 +46,7 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 		return -ENOMEM;
 	}
 	vm->m = m;
+	vm->created_ms = registry_now_ms();
 	vm->state = VM_STARTING;
 	vm->in_namespace = true;
 	vm->next_io_base = REGISTRY_IO_BASE_FIRST;

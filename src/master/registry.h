@@ -62,6 +62,9 @@ struct vm {
 	bool lost;		/* IPC_H_VM_LOST arrived */
 	bool killed;		/* we sent SIGKILL */
 	char *end_reason;	/* why it is ending (malloc'd), for errors */
+	bool unregistered;	/* ending by UnregisterVM: draining its output */
+	uint64_t created_ms;	/* CLOCK_MONOTONIC at RegisterVM, for status */
+	uint32_t stats_pending;	/* IPC_M_STATS not answered yet (status.c) */
 
 	/* tokens */
 	struct vm_token_list tokens;
@@ -80,6 +83,9 @@ struct vm {
 	struct client *registrar;	/* NULL once it left */
 	uint32_t reg_streams;
 };
+
+/** registry_now_ms() - CLOCK_MONOTONIC in milliseconds (ages, uptimes). */
+uint64_t registry_now_ms(void);
 
 /**
  * registry_vm_new() - a VM named @container_id in state VM_STARTING, put
