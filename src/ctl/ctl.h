@@ -54,6 +54,13 @@ struct ctl_exec {
 	int argc;
 };
 
+/* The options of `status` and `list`. */
+struct ctl_status {
+	const char *container_id;	/* status ID: that VM in detail */
+	bool json;			/* --json: the reply as it came */
+	bool list;			/* list: the VM table alone */
+};
+
 /** ctl_err() - print "cc-proxyctl: " and a formatted message on stderr. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -68,6 +75,12 @@ int cmd_register(struct ctl *ctl, const struct ctl_request *req);
 int cmd_attach(struct ctl *ctl, const struct ctl_request *req);
 int cmd_unregister(struct ctl *ctl, const struct ctl_request *req);
 int cmd_hyper(struct ctl *ctl, const struct ctl_request *req);
+
+/**
+ * status_run() - `status` and `list` (status.c): ask the proxy what it is
+ * doing and print it. Return: the exit status.
+ */
+int status_run(struct ctl *ctl, const struct ctl_status *opts);
 
 /**
  * exec_run() - `exec` (exec.c): run a process in the VM, relaying its

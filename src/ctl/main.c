@@ -55,6 +55,11 @@ static void usage(FILE *f)
 "  -T, --no-tty           no terminal (the default)\n"
 "  -e, --env KEY=VALUE    an environment variable (repeatable)\n"
 "  -w, --workdir DIR      the working directory\n"
+"  status [--json] [ID]   what the proxy is doing: its totals and limits and\n"
+"                         one line per VM; with ID, every figure of that VM\n"
+"                         (root and the proxy socket's owner only)\n"
+"  list [--json]          the one-line-per-VM table alone\n"
+"      --json             the proxy's reply as JSON, one line\n"
 "\n"
 "Exit status: 0 success, 1 failure, 2 usage.\n", CTL_DEFAULT_TIMEOUT);
 }
@@ -112,7 +117,7 @@ static int parse_timeout(const char *s, struct ctl *ctl)
 }
 
 enum { OPT_CTL = 0x100, OPT_IO, OPT_CONSOLE, OPT_TOKENS, OPT_CONTAINER,
-       OPT_TIMEOUT, OPT_VERSION };
+       OPT_TIMEOUT, OPT_VERSION, OPT_JSON };
 
 /* register / attach / unregister / hyper: ID first, then options. */
 static int parse_request(int argc, char **argv, struct ctl_request *req)
@@ -221,10 +226,37 @@ static int parse_exec(int argc, char **argv, struct ctl_exec *x)
 	return 0;
 }
 
+/* status [--json] [ID], list [--json]. */
+static int parse_status(int argc, char **argv, struct ctl_status *s)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	s->list = !strcmp(argv[0], "list");
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c != OPT_JSON)
+			return bad_option(c, argv);
+		s->json = true;
+	}
+	if (optind < argc && !s->list)
+		s->container_id = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument %s", argv[optind]);
+	if (s->container_id && !*s->container_id)
+		return usage_error("status: empty container id");
+	return 0;
+}
+
 static int run(struct ctl *ctl, int argc, char **argv)
 {
 	struct ctl_request req = { 0 };
 	struct ctl_exec x = { 0 };
+	struct ctl_status st = { 0 };
 	const char *cmd = argv[0];
 	int r;
 
@@ -253,6 +285,10 @@ static int run(struct ctl *ctl, int argc, char **argv)
 			else
 				r = cmd_hyper(ctl, &req);
 		}
+	} else if (!strcmp(cmd, "status") || !strcmp(cmd, "list")) {
+		r = parse_status(argc, argv, &st);
+		if (r == 0)
+			r = status_run(ctl, &st);
 	} else {
 		r = usage_error("unknown command %s", cmd);
 	}
