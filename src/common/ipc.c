@@ -11,7 +11,8 @@
  *
  * Transport (struct ipc_channel): one SOCK_SEQPACKET socket, one recvmsg
  * per message into an IPC_MSG_MAX buffer (fdpass_recv; truncation is a
- * protocol violation), a FIFO send queue bounded by IPC_QUEUE_MAX, and
+ * protocol violation), a FIFO send queue bounded by IPC_QUEUE_MAX
+ * messages, IPC_QUEUE_BYTES_MAX bytes and IPC_QUEUE_FDS_MAX fds, and
  * EV_WRITE asked for only while that queue is non-empty. The first message
  * each way is the hello; the channel queues its own at creation and
  * refuses anything but the peer's hello, with the same IPC_VERSION, first.
@@ -80,6 +81,7 @@ static const struct ipc_type_info ipc_types[] = {
 	IPC_T_NOVAR(IPC_M_UNREGISTER, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_M_SHUTDOWN, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_M_STATS, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
+	IPC_T_NOVAR(IPC_M_PING, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_H_HELLO, IPC_DIR_TO_MASTER, ipc_hello, IPC_FD_FORBIDDEN),
 	IPC_T(IPC_H_HYPER_ANSWER, IPC_DIR_TO_MASTER, ipc_hyper_answer, text_len,
 	      IPC_VAR_REST(struct ipc_hyper_answer), IPC_FD_FORBIDDEN),
@@ -89,6 +91,7 @@ static const struct ipc_type_info ipc_types[] = {
 	IPC_T_NOVAR(IPC_H_READY, IPC_DIR_TO_MASTER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T(IPC_H_STATS, IPC_DIR_TO_MASTER, ipc_stats, error_len,
 	      IPC_STATS_ERROR_MAX, IPC_FD_FORBIDDEN),
+	IPC_T_NOVAR(IPC_H_PONG, IPC_DIR_TO_MASTER, ipc_empty, IPC_FD_FORBIDDEN),
 };
 
 union ipc_fixed_any {
@@ -288,7 +291,9 @@ struct ipc_channel {
 	void *ctx;
 	struct ipc_qmsg *head;
 	struct ipc_qmsg **tail;
-	size_t queued;
+	size_t queued;		/* messages */
+	size_t queued_bytes;	/* their lengths */
+	size_t queued_fds;	/* their attached fds */
 	bool write_armed;
 	bool write_dead;	/* the peer stopped reading: sends are -EPIPE */
 	bool hello_seen;	/* the peer's hello arrived */
@@ -311,6 +316,8 @@ static void ipc_queue_drop(struct ipc_channel *ch)
 	}
 	ch->tail = &ch->head;
 	ch->queued = 0;
+	ch->queued_bytes = 0;
+	ch->queued_fds = 0;
 }
 
 /* Stop all I/O: events off, socket closed, queue (and its fds) dropped. */
@@ -457,8 +464,11 @@ static void ipc_channel_on_write(evutil_socket_t fd, short what, void *arg)
 		if (!ch->head)
 			ch->tail = &ch->head;
 		ch->queued--;
-		if (m->fd >= 0)
+		ch->queued_bytes -= m->len;
+		if (m->fd >= 0) {
 			close(m->fd);
+			ch->queued_fds--;
+		}
 		free(m);
 	}
 	if (!ch->closed && !ch->head && ch->write_armed) {
@@ -482,16 +492,16 @@ static int ipc_channel_queue(struct ipc_channel *ch, uint32_t type, uint32_t id,
 		n = -EPIPE;
 		goto fail;
 	}
-	if (ch->queued >= IPC_QUEUE_MAX) {
-		n = -ENOBUFS;
-		goto fail;
-	}
 	if (fixed_len > IPC_MSG_MAX || var_len > IPC_MSG_MAX ||
 	    IPC_HDR_SIZE + fixed_len + var_len > IPC_MSG_MAX) {
 		n = -EMSGSIZE;
 		goto fail;
 	}
 	total = IPC_HDR_SIZE + fixed_len + var_len;
+	if (!ipc_channel_room(ch, 1, total, fd >= 0)) {
+		n = -ENOBUFS;
+		goto fail;
+	}
 	m = malloc(sizeof(*m) + total);
 	if (!m) {
 		n = -ENOMEM;
@@ -516,6 +526,8 @@ static int ipc_channel_queue(struct ipc_channel *ch, uint32_t type, uint32_t id,
 	*ch->tail = m;
 	ch->tail = &m->next;
 	ch->queued++;
+	ch->queued_bytes += m->len;
+	ch->queued_fds += fd >= 0;
 	return 0;
 fail:
 	if (fd >= 0)
@@ -599,4 +611,22 @@ struct ipc_channel *ipc_channel_free(struct ipc_channel *ch)
 size_t ipc_channel_queued(const struct ipc_channel *ch)
 {
 	return ch->queued;
+}
+
+bool ipc_channel_room(const struct ipc_channel *ch, size_t n, size_t bytes,
+		      size_t fds)
+{
+	return n <= IPC_QUEUE_MAX - ch->queued &&
+	       bytes <= IPC_QUEUE_BYTES_MAX - ch->queued_bytes &&
+	       fds <= IPC_QUEUE_FDS_MAX - ch->queued_fds;
+}
+
+size_t ipc_channel_queued_bytes(const struct ipc_channel *ch)
+{
+	return ch->queued_bytes;
+}
+
+size_t ipc_channel_queued_fds(const struct ipc_channel *ch)
+{
+	return ch->queued_fds;
 }

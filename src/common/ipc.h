@@ -25,6 +25,9 @@
  *  IPC_M_SHUTDOWN    the proxy stops: close everything, exit 0.
  *  IPC_M_STATS       cc-proxyctl status: answered by one IPC_H_STATS with
  *                    the same header id (not while the helper is exiting).
+ *  IPC_M_PING        the master's watchdog: answer with IPC_H_PONG and the
+ *                    same header id (a helper that does not answer within
+ *                    the wait timeout is killed).
  *  IPC_H_HYPER_ANSWER  the agent's ACK payload (error = 0) or an error text
  *                    (agent ERROR payload, or the proxy's own reason).
  *  IPC_H_SHIM_GONE   the shim of io_base left. released = 1: DisconnectShim,
@@ -36,6 +39,7 @@
  *                    the helper exits right after sending it.
  *  IPC_H_STATS       the helper's counters (struct ipc_stats) and its last
  *                    warning or error text; only in answer to IPC_M_STATS.
+ *  IPC_H_PONG        the answer to IPC_M_PING, with its id; never unasked.
  */
 #pragma once
 
@@ -46,14 +50,18 @@
 
 struct event_base;
 
-#define IPC_VERSION	2
+#define IPC_VERSION	3
 /* Largest message, header included. The socketpair's buffers are sized
  * for it (ipc_socketpair()). */
 #define IPC_MSG_MAX	(200u * 1024u)
 /* The largest fixed struct fits in this (scratch for ipc_decode()). */
 #define IPC_FIXED_MAX	128
-/* Most messages queued for sending on one channel. */
+/* Most messages queued for sending on one channel, and most bytes and
+ * attached fds among them: a peer that stops reading holds at most this
+ * much of the sender's memory and fds (the master then kills it). */
 #define IPC_QUEUE_MAX	4096
+#define IPC_QUEUE_BYTES_MAX	(4u * 1024u * 1024u)
+#define IPC_QUEUE_FDS_MAX	64
 
 /*
  * The helper's fd layout, set up by the master between fork and exec
@@ -81,6 +89,7 @@ enum ipc_type {
 	IPC_M_UNREGISTER = 0x104,
 	IPC_M_SHUTDOWN = 0x105,
 	IPC_M_STATS = 0x106,
+	IPC_M_PING = 0x107,
 	/* helper -> master */
 	IPC_H_HELLO = 0x200,
 	IPC_H_HYPER_ANSWER = 0x201,
@@ -88,6 +97,7 @@ enum ipc_type {
 	IPC_H_VM_LOST = 0x203,
 	IPC_H_READY = 0x204,
 	IPC_H_STATS = 0x205,
+	IPC_H_PONG = 0x206,
 };
 
 enum ipc_dir {
@@ -134,7 +144,7 @@ struct ipc_shim {		/* IPC_M_SHIM (fd required); variable: leftover bytes */
 	uint32_t gid;
 };
 
-struct ipc_empty {		/* IPC_M_UNREGISTER, IPC_M_SHUTDOWN, IPC_M_STATS, IPC_H_READY */
+struct ipc_empty {	/* IPC_M_UNREGISTER, _SHUTDOWN, _STATS, _PING, IPC_H_READY, _PONG */
 	uint32_t pad;
 };
 
@@ -256,8 +266,9 @@ struct ipc_channel *ipc_channel_free(struct ipc_channel *ch);
  * ipc_channel_send() - queue one message.
  * @fd: attached when >= 0, and consumed in every case (closed once sent,
  *      or right away on failure)
- * Return: 0, -ENOBUFS when IPC_QUEUE_MAX messages are queued, -EMSGSIZE,
- * -EPIPE after the channel closed, -ENOMEM.
+ * Return: 0, -ENOBUFS when the queue would exceed IPC_QUEUE_MAX messages,
+ * IPC_QUEUE_BYTES_MAX bytes or IPC_QUEUE_FDS_MAX fds, -EMSGSIZE, -EPIPE
+ * after the channel closed, -ENOMEM.
  */
 int ipc_channel_send(struct ipc_channel *ch, uint32_t type, uint32_t id,
 		     const void *fixed, size_t fixed_len, const void *var,
@@ -265,3 +276,14 @@ int ipc_channel_send(struct ipc_channel *ch, uint32_t type, uint32_t id,
 
 /** ipc_channel_queued() - messages waiting to be sent. */
 size_t ipc_channel_queued(const struct ipc_channel *ch);
+
+/**
+ * ipc_channel_room() - would @n more messages of @bytes bytes in all
+ * (headers included) with @fds attached fds fit in the send queue?
+ */
+bool ipc_channel_room(const struct ipc_channel *ch, size_t n, size_t bytes,
+		      size_t fds);
+
+/** ipc_channel_queued_bytes(), _fds() - what the send queue holds. */
+size_t ipc_channel_queued_bytes(const struct ipc_channel *ch);
+size_t ipc_channel_queued_fds(const struct ipc_channel *ch);

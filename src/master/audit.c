@@ -106,6 +106,18 @@ void audit_shim_lost(const char *container_id, const char *token_prefix,
 			      "connection dropped: token claimable again");
 }
 
+void audit_helper_killed(const char *container_id, pid_t pid, const char *reason)
+{
+	char p[24];
+
+	log_submit(LOG_WARNING, 0, MSGID_HELPER_KILLED,
+		   LOG_FIELDS({ "CC_CONTAINER_ID", container_id },
+			      { "CC_HELPER_PID", AUDIT_NUM(p, pid) },
+			      { "CC_REASON", reason }),
+		   "killing the helper of VM %s (pid %lld): %s", container_id,
+		   (long long)pid, reason);
+}
+
 void audit_helper_stopped(const char *container_id, pid_t pid, int status,
 			  char *out, size_t len)
 {

@@ -35,6 +35,12 @@ void audit_shim_lost(const char *container_id, const char *token_prefix,
 		     bool released);
 
 /**
+ * audit_helper_killed() - the master SIGKILLs the helper @pid of
+ * @container_id, for @reason.
+ */
+void audit_helper_killed(const char *container_id, pid_t pid, const char *reason);
+
+/**
  * audit_helper_stopped() - the helper @pid was reaped with wait status
  * @status. A SIGSYS death is reported as a seccomp violation.
  * @out, @len: when not NULL, receives a short description ("exited with

@@ -273,12 +273,12 @@ static void client_handoff(struct client *c)
 	if (n > HELPER_SHIM_LEFTOVER_MAX) {
 		log_submit(LOG_WARNING, 0, NULL, CLIENT_FIELDS(c),
 			   "shim sent %zu bytes before its ConnectShim answer: closing it", n);
-		t->claimed = false;
+		registry_token_unclaim(t);
 		client_free(c);
 		return;
 	}
 	if (n && !(leftover = malloc(n))) {
-		t->claimed = false;
+		registry_token_unclaim(t);
 		client_free(c);
 		return;
 	}
@@ -292,7 +292,7 @@ static void client_handoff(struct client *c)
 	if (fd < 0) {
 		log_submit(LOG_ERR, 0, NULL, CLIENT_FIELDS(c),
 			   "cannot hand the shim over: %s", strerror(errno));
-		t->claimed = false;
+		registry_token_unclaim(t);
 		free(leftover);
 		client_free(c);
 		return;
@@ -302,10 +302,10 @@ static void client_handoff(struct client *c)
 	r = helper_send_shim(t, fd, leftover, n, c->pid, c->uid, c->gid);
 	free(leftover);
 	if (r < 0) {
+		/* helper_send_shim() made the token claimable again. */
 		log_submit(LOG_WARNING, 0, NULL, CLIENT_FIELDS(c),
 			   "cannot hand the shim to the helper of VM %s: %s",
 			   t->vm->container_id, strerror(-r));
-		t->claimed = false;
 	} else {
 		log_submit(LOG_INFO, 1, NULL, CLIENT_FIELDS(c),
 			   "connection handed to the helper of VM %s (%zu bytes ahead)",
@@ -453,7 +453,7 @@ static void client_free(struct client *c)
 		break;
 	case CLIENT_WAIT_HANDOFF:
 		if (c->handoff)
-			c->handoff->claimed = false;	/* never handed over */
+			registry_token_unclaim(c->handoff);	/* never handed over */
 		break;
 	case CLIENT_WAIT_STATUS:
 		status_client_gone(c);

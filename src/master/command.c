@@ -280,14 +280,15 @@ static void command_connect_shim(struct client *c, const struct frame *f)
 	t = registry_token_find(c->m, p.token);
 	if (!t) {
 		client_respond_error(c, f->opcode, "unknown token");
-	} else if (t->claimed) {
-		client_respond_error(c, f->opcode, "token already in use by a connected shim");
 	} else if (!t->vm->ch) {
 		client_respond_error(c, f->opcode, "VM %s is gone", t->vm->container_id);
+	} else if (registry_token_claim(t) < 0) {
+		/* The master's own check: the helper is not trusted to
+		 * refuse a second shim for a session. */
+		client_respond_error(c, f->opcode, "token already in use by a connected shim");
 	} else {
-		/* Claimed now: a second ConnectShim with this token fails
-		 * even before the handover is done. */
-		t->claimed = true;
+		/* Claimed now (TOKEN_HANDING): a second ConnectShim with
+		 * this token fails even before the handover is done. */
 		c->handoff = t;
 		client_wait(c, CLIENT_WAIT_HANDOFF, f->opcode, t->vm);
 	}

@@ -41,6 +41,7 @@
 #include "registry.h"
 #include "spawn.h"
 #include "status.h"
+#include "watchdog.h"
 
 #define HELPER_FIELDS(vm) LOG_FIELDS({ "CC_CONTAINER_ID", (vm)->container_id })
 
@@ -48,9 +49,7 @@ static void helper_kill(struct vm *vm, const char *why)
 {
 	if (vm->pid <= 0 || vm->killed)
 		return;
-	log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
-		   "killing the helper of VM %s (pid %lld): %s", vm->container_id,
-		   (long long)vm->pid, why);
+	audit_helper_killed(vm->container_id, vm->pid, why);
 	/* Our child, not yet reaped: the pid cannot have been reused. */
 	if (kill(vm->pid, SIGKILL) < 0)
 		log_error("kill(%lld, SIGKILL): %s", (long long)vm->pid, strerror(errno));
@@ -89,16 +88,45 @@ static void helper_end(struct vm *vm, const char *reason, bool kill_it)
 		helper_arm_grace(vm);
 }
 
-/* Something a correct helper never sends: kill it, keep serving others. */
-static void helper_violation(struct vm *vm, const char *why)
+void helper_fail(struct vm *vm, const char *reason)
 {
-	char reason[256];
-
-	snprintf(reason, sizeof(reason), "protocol violation by its helper: %s", why);
 	log_submit(LOG_ERR, 0, NULL, HELPER_FIELDS(vm), "VM %s: %s", vm->container_id,
 		   reason);
 	vm->ch = ipc_channel_free(vm->ch);	/* safe inside its callbacks */
 	helper_end(vm, reason, true);
+}
+
+void helper_violation(struct vm *vm, const char *why)
+{
+	char reason[256];
+
+	snprintf(reason, sizeof(reason), "protocol violation by its helper: %s", why);
+	helper_fail(vm, reason);
+}
+
+int helper_send(struct vm *vm, uint32_t type, uint32_t id, const void *fixed,
+		size_t fixed_len, const void *var, size_t var_len, int fd)
+{
+	char reason[192];
+	int r;
+
+	if (!vm->ch) {
+		if (fd >= 0)
+			close(fd);
+		return -EPIPE;
+	}
+	r = ipc_channel_send(vm->ch, type, id, fixed, fixed_len, var, var_len, fd);
+	if (r == -ENOBUFS) {
+		/* The queue is at its bound (ipc.h): the helper has not
+		 * read its channel for a while. Holding more of our memory
+		 * and fds for it would let one VM starve the others. */
+		snprintf(reason, sizeof(reason),
+			 "unresponsive: it stopped reading its channel (%zu messages, "
+			 "%zu bytes, %zu fds queued)", ipc_channel_queued(vm->ch),
+			 ipc_channel_queued_bytes(vm->ch), ipc_channel_queued_fds(vm->ch));
+		helper_fail(vm, reason);
+	}
+	return r;
 }
 
 /* ---- messages from the helper ----------------------------------------- */
@@ -132,6 +160,7 @@ static void helper_on_ready(struct vm *vm, const struct ipc_view *v)
 	}
 	client_attach(reg, vm);
 	audit_vm_registered(vm->container_id, vm->pid, reg->pid);
+	watchdog_start(vm);
 }
 
 static void helper_on_answer(struct vm *vm, const struct ipc_view *v)
@@ -163,18 +192,21 @@ static void helper_on_shim_gone(struct vm *vm, const struct ipc_view *v)
 {
 	const struct ipc_shim_gone *g = v->fixed;
 	struct vm_token *t = registry_token_by_io_base(vm, g->io_base);
+	char prefix[TOKEN_PREFIX_LEN + 1];
 
-	if (!t || !t->claimed || g->released > 1) {
+	if (!t || g->released > 1) {
 		helper_violation(vm, !t ? "SHIM_GONE for an unknown ioBase" :
-				 !t->claimed ? "SHIM_GONE for a token without a shim" :
 				 "invalid released flag");
 		return;
 	}
-	audit_shim_lost(vm->container_id, t->prefix, g->released);
-	if (g->released)
-		registry_token_free(t);		/* DisconnectShim: the token is void */
-	else
-		t->claimed = false;		/* a restarted shim may reconnect */
+	memcpy(prefix, t->prefix, sizeof(prefix));	/* t may be freed below */
+	if (registry_token_shim_gone(t, g->released) < 0) {
+		helper_violation(vm, t->state == TOKEN_HANDING ?
+				 "SHIM_GONE for a token still being handed over" :
+				 "SHIM_GONE for a token without a shim");
+		return;
+	}
+	audit_shim_lost(vm->container_id, prefix, g->released);
 }
 
 static void helper_on_vm_lost(struct vm *vm, const struct ipc_view *v)
@@ -214,6 +246,7 @@ static const struct {
 	{ IPC_H_SHIM_GONE, helper_on_shim_gone },
 	{ IPC_H_VM_LOST, helper_on_vm_lost },
 	{ IPC_H_STATS, helper_on_stats },
+	{ IPC_H_PONG, watchdog_on_pong },
 };
 
 static void helper_on_message(struct ipc_channel *ch, const struct ipc_view *v, void *ctx)
@@ -326,7 +359,7 @@ int helper_start(struct vm *vm, const struct payload_register_vm *p,
 	for (size_t i = 0; i < ARRAY_SIZE(fds.fd); i++)
 		if (fds.fd[i] >= 0)
 			close(fds.fd[i]);	/* the child has them now */
-	vm->pid = pid;
+	registry_set_pid(vm, pid);
 	vm->helper_uid = m->cfg.helper_uid;
 	audit_helper_started(vm->container_id, pid, vm->helper_uid);
 
@@ -371,7 +404,7 @@ int helper_send_hyper(struct vm *vm, struct client *c, uint32_t code,
 		vm->next_req_id = 1;
 	req->id = vm->next_req_id;
 	req->client = c;
-	r = ipc_channel_send(vm->ch, IPC_M_HYPER, req->id, &h, sizeof(h), data, len, -1);
+	r = helper_send(vm, IPC_M_HYPER, req->id, &h, sizeof(h), data, len, -1);
 	if (r < 0) {
 		free(req);
 		return r;
@@ -383,17 +416,17 @@ int helper_send_hyper(struct vm *vm, struct client *c, uint32_t code,
 
 bool helper_queue_room(struct vm *vm, size_t n)
 {
-	return vm->ch && ipc_channel_queued(vm->ch) + n <= IPC_QUEUE_MAX;
+	const size_t each = sizeof(struct ipc_header) + sizeof(struct ipc_token) + TOKEN_STR_LEN;
+
+	return vm->ch && n <= IPC_QUEUE_MAX && ipc_channel_room(vm->ch, n, n * each, 0);
 }
 
 int helper_send_token(struct vm_token *t)
 {
 	struct ipc_token msg = { .io_base = t->io_base, .token_len = TOKEN_STR_LEN };
 
-	if (!t->vm->ch)
-		return -EPIPE;
-	return ipc_channel_send(t->vm->ch, IPC_M_ADD_TOKEN, 0, &msg, sizeof(msg),
-				t->token, TOKEN_STR_LEN, -1);
+	return helper_send(t->vm, IPC_M_ADD_TOKEN, 0, &msg, sizeof(msg), t->token,
+			   TOKEN_STR_LEN, -1);
 }
 
 int helper_send_shim(struct vm_token *t, int fd, const void *leftover,
@@ -405,12 +438,18 @@ int helper_send_shim(struct vm_token *t, int fd, const void *leftover,
 
 	if (!t->vm->ch) {
 		close(fd);
+		registry_token_unclaim(t);
 		return -EPIPE;
 	}
-	r = ipc_channel_send(t->vm->ch, IPC_M_SHIM, 0, &s, sizeof(s), leftover, len, fd);
-	if (r == 0)
-		audit_shim_connected(t->vm->container_id, t->prefix, pid, uid, gid);
-	return r;
+	r = helper_send(t->vm, IPC_M_SHIM, 0, &s, sizeof(s), leftover, len, fd);
+	if (r < 0) {
+		registry_token_unclaim(t);
+		return r;
+	}
+	/* From now on the shim is the helper's: only it can give it back. */
+	registry_token_handed(t);
+	audit_shim_connected(t->vm->container_id, t->prefix, pid, uid, gid);
+	return 0;
 }
 
 void helper_unregister(struct vm *vm, pid_t client_pid)
@@ -423,8 +462,8 @@ void helper_unregister(struct vm *vm, pid_t client_pid)
 	vm->unregistered = true;
 	if (!vm->ch)
 		return;
-	r = ipc_channel_send(vm->ch, IPC_M_UNREGISTER, 0, &e, sizeof(e), NULL, 0, -1);
-	if (r < 0)
+	r = helper_send(vm, IPC_M_UNREGISTER, 0, &e, sizeof(e), NULL, 0, -1);
+	if (r < 0 && r != -ENOBUFS)
 		log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
 			   "cannot tell the helper of VM %s it is unregistered: %s",
 			   vm->container_id, strerror(-r));
@@ -461,7 +500,7 @@ static void helper_on_exit(struct vm *vm, int status)
 
 	status_vm_gone(vm);	/* no answer will come: do not wait for one */
 	audit_helper_stopped(vm->container_id, vm->pid, status, what, sizeof(what));
-	vm->pid = 0;
+	registry_set_pid(vm, 0);
 	if (vm->end_reason)
 		snprintf(msg, sizeof(msg), "VM %s helper exited: %s (%s)", vm->container_id,
 			 what, vm->end_reason);

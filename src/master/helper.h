@@ -55,6 +55,27 @@ int helper_send_hyper(struct vm *vm, struct client *c, uint32_t code,
 		      uint64_t io_base, const char *data, size_t len,
 		      struct vm_request **out);
 
+/**
+ * helper_send() - queue one message to @vm's helper (ipc_channel_send()).
+ * A full queue means the helper stopped reading: it is killed
+ * (helper_fail()) and -ENOBUFS returned; vm->ch is NULL afterwards.
+ * @fd: consumed in every case.
+ * Return: 0, -EPIPE (no channel), -ENOBUFS, or another -errno.
+ */
+int helper_send(struct vm *vm, uint32_t type, uint32_t id, const void *fixed,
+		size_t fixed_len, const void *var, size_t var_len, int fd);
+
+/**
+ * helper_fail() - @vm's helper cannot be trusted or reached any more:
+ * close its channel, end the VM (it leaves the namespace, a pending
+ * RegisterVM fails) and SIGKILL the helper with @reason (audited).
+ * Safe inside the channel's callbacks.
+ */
+void helper_fail(struct vm *vm, const char *reason);
+
+/** helper_violation() - helper_fail() for a protocol violation @why. */
+void helper_violation(struct vm *vm, const char *why);
+
 /** helper_send_token() - IPC_M_ADD_TOKEN for @t. Return: 0 or -errno. */
 int helper_send_token(struct vm_token *t);
 
@@ -62,7 +83,8 @@ int helper_send_token(struct vm_token *t);
 bool helper_queue_room(struct vm *vm, size_t n);
 
 /**
- * helper_send_shim() - hand a shim's connection to @t's helper.
+ * helper_send_shim() - hand a shim's connection to @t's helper; @t is
+ * TOKEN_HANDING and becomes TOKEN_HANDED on success, TOKEN_FREE on failure.
  * @fd: consumed in every case. @leftover: bytes read past ConnectShim
  * (copied). Writes the "shim connected" record on success.
  * Return: 0 or -errno.

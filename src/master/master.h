@@ -9,6 +9,7 @@
  *   command.c   the client commands (RegisterVM, Hyper, ConnectShim, ...)
  *   registry.c  VMs by container id, tokens -> VM + ioBase
  *   helper.c    one helper per VM: its channel, requests, reaping
+ *   watchdog.c  pings to each helper; an unresponsive one is killed
  *   spawn.c     connecting a VM's sockets and fork + exec of a helper
  *   caps.c      capabilities and rlimits of the master
  *   audit.c     the lifecycle journal records (msgid.h)
@@ -33,6 +34,7 @@ struct listener;
 struct client;
 struct status;
 struct vm;
+struct registry_index;
 
 /* Most client connections at once; more are accepted and closed. */
 #define MASTER_MAX_CLIENTS	4096u
@@ -66,6 +68,7 @@ struct master {
 	size_t n_clients;
 	uint64_t next_client_id;	/* for logs: "client 7" */
 	struct vm_list vms;		/* every VM with a live helper */
+	struct registry_index *index;	/* registry.c's hash tables, while VMs exist */
 	struct event *sig_chld;
 	struct event *sig_term;
 	struct event *sig_int;

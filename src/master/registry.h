@@ -7,6 +7,21 @@
  * take it out at once, so the id can be registered again while the old
  * helper drains. Each token belongs to one VM and owns ioBase and
  * ioBase + 1 of it; it dies with the VM, or when its shim released it.
+ *
+ * A token has one owner at a time, and one state machine says which:
+ *
+ *   FREE --ConnectShim--> HANDING --IPC_M_SHIM sent--> HANDED
+ *     ^                      |                           |
+ *     +---client left / -----+                           |
+ *     |   handover failed                                |
+ *     +------------- IPC_H_SHIM_GONE released=0 ---------+
+ *                    IPC_H_SHIM_GONE released=1 ---------+--> freed
+ *
+ * While HANDING the master owns the shim's connection (a client waits in
+ * client.c with a pointer to the token); only HANDED is the helper's, so
+ * a helper can only give back (SHIM_GONE) what it was given. Every
+ * lookup (token text, container id, helper pid, ioBase) is a hash table
+ * lookup: the event loop never walks every token.
  */
 #pragma once
 
@@ -34,11 +49,26 @@ enum vm_state {
 	VM_ENDING,	/* start failed, VM lost, or unregistered: draining */
 };
 
+/* A node of one of the registry's hash tables (registry.c). */
+struct registry_hnode {
+	LIST_ENTRY(registry_hnode) link;
+	uint64_t hash;
+	bool linked;
+};
+
+enum vm_token_state {
+	TOKEN_FREE,	/* claimable by a ConnectShim */
+	TOKEN_HANDING,	/* a client waits for its handover; the master holds the fd */
+	TOKEN_HANDED,	/* IPC_M_SHIM went out: the helper holds the shim */
+};
+
 struct vm_token {
 	TAILQ_ENTRY(vm_token) entry;
+	struct registry_hnode by_text;	/* index: token text */
+	struct registry_hnode by_io_base;	/* index: (VM, ioBase) */
 	struct vm *vm;
 	uint64_t io_base;
-	bool claimed;		/* a shim holds it (handed over or being handed) */
+	enum vm_token_state state;	/* see the diagram above */
 	char token[TOKEN_STR_LEN + 1];
 	char prefix[TOKEN_PREFIX_LEN + 1];	/* what logs may show */
 };
@@ -54,6 +84,8 @@ TAILQ_HEAD(vm_request_list, vm_request);
 
 struct vm {
 	TAILQ_ENTRY(vm) entry;	/* m->vms */
+	struct registry_hnode by_id;	/* index: container id, while in_namespace */
+	struct registry_hnode by_pid;	/* index: helper pid, while pid > 0 */
 	struct master *m;
 	char *container_id;
 	enum vm_state state;
@@ -72,12 +104,15 @@ struct vm {
 	uint64_t next_io_base;
 
 	/* the helper */
-	pid_t pid;		/* > 0 until reaped */
+	pid_t pid;		/* > 0 until reaped; set with registry_set_pid() */
 	uid_t helper_uid;
 	struct ipc_channel *ch;	/* NULL once closed */
 	uint32_t next_req_id;
 	struct vm_request_list requests;
 	struct event *timer;	/* READY timeout, then the exit grace */
+	struct event *ping_timer;	/* the watchdog (watchdog.c), once READY */
+	uint32_t ping_id;	/* id of the last IPC_M_PING */
+	bool ping_out;		/* ... and its IPC_H_PONG has not come yet */
 
 	/* RegisterVM in progress (VM_STARTING) */
 	struct client *registrar;	/* NULL once it left */
@@ -96,7 +131,7 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 
 /**
  * registry_vm_free() - remove @vm from m->vms and the namespace and free
- * its tokens, requests and itself. The caller has closed the channel,
+ * its tokens, requests, watchdog timer and itself. The caller has closed the channel,
  * stopped the timer's event and told the clients (helper.c does this).
  */
 void registry_vm_free(struct vm *vm);
@@ -106,6 +141,9 @@ struct vm *registry_find(struct master *m, const char *container_id);
 
 /** registry_find_pid() - the VM whose helper is @pid, or NULL. */
 struct vm *registry_find_pid(struct master *m, pid_t pid);
+
+/** registry_set_pid() - @vm's helper is @pid now (0: reaped). */
+void registry_set_pid(struct vm *vm, pid_t pid);
 
 /**
  * registry_leave_namespace() - the id of @vm is free again (idempotent).
@@ -124,10 +162,37 @@ int registry_token_new(struct vm *vm, struct vm_token **out);
 void registry_token_free(struct vm_token *t);
 
 /**
- * registry_token_find() - the token whose text is @text, in any VM
- * (compared in constant time per candidate), or NULL.
+ * registry_token_find() - the token whose text is @text, in any VM, or
+ * NULL. A hash table lookup; each candidate of the bucket is compared in
+ * constant time.
  */
 struct vm_token *registry_token_find(struct master *m, const char *text);
 
 /** registry_token_by_io_base() - @vm's token owning @io_base, or NULL. */
 struct vm_token *registry_token_by_io_base(struct vm *vm, uint64_t io_base);
+
+/**
+ * registry_token_claim() - ConnectShim: FREE -> HANDING.
+ * Return: 0, or -EBUSY when a shim holds it or is being handed it.
+ */
+int registry_token_claim(struct vm_token *t);
+
+/** registry_token_unclaim() - HANDING -> FREE: the handover did not happen. */
+void registry_token_unclaim(struct vm_token *t);
+
+/** registry_token_handed() - HANDING -> HANDED: IPC_M_SHIM is queued. */
+void registry_token_handed(struct vm_token *t);
+
+/**
+ * registry_token_shim_gone() - IPC_H_SHIM_GONE: HANDED -> FREE, or the
+ * token is freed when @released.
+ * Return: 0, or -EPROTO when the helper does not hold the token's shim
+ * (a protocol violation: the token is left as it was).
+ */
+int registry_token_shim_gone(struct vm_token *t, bool released);
+
+/**
+ * registry_token_compares() - how many token texts lookups have compared
+ * so far (tests: the cost of a lookup must not grow with the tokens held).
+ */
+unsigned long long registry_token_compares(const struct master *m);

@@ -169,7 +169,7 @@ static int status_entry_fill(struct status_entry *e, struct vm *vm, uint64_t now
 	e->uptime_ms = now - vm->created_ms;
 	TAILQ_FOREACH(t, &vm->tokens, entry) {
 		e->tokens++;
-		e->claimed += t->claimed;
+		e->claimed += t->state != TOKEN_FREE;
 	}
 	/* Leave the second half of the helper's queue to the runtime. */
 	e->answer = STATUS_NOT_ASKED;

@@ -191,6 +191,14 @@ static void helper_on_shutdown(struct helper *h, const struct ipc_view *v)
 	helper_exit(h, EXIT_SUCCESS, false);
 }
 
+/* The master's watchdog: answering proves this loop still turns. */
+static void helper_on_ping(struct helper *h, const struct ipc_view *v)
+{
+	struct ipc_empty e = { 0 };
+
+	helper_send(h, IPC_H_PONG, v->id, &e, sizeof(e), NULL, 0);
+}
+
 /* Master -> helper types (ipc.c has checked sizes, direction and fds). */
 static const struct {
 	uint32_t type;
@@ -203,6 +211,7 @@ static const struct {
 	{ IPC_M_UNREGISTER, false, helper_on_unregister },
 	{ IPC_M_SHUTDOWN, false, helper_on_shutdown },
 	{ IPC_M_STATS, false, helper_on_stats },
+	{ IPC_M_PING, false, helper_on_ping },
 };
 
 static void helper_on_ipc_message(struct ipc_channel *ch,

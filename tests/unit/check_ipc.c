@@ -53,6 +53,7 @@ static const struct msgcase cases[] = {
 	{ IPC_M_UNREGISTER, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 	{ IPC_M_SHUTDOWN, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 	{ IPC_M_STATS, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
+	{ IPC_M_PING, IPC_DIR_TO_HELPER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 	{ IPC_H_HELLO, IPC_DIR_TO_MASTER, { .hello = { IPC_VERSION, 4321 } }, FLEN(ipc_hello), "", false },
 	{ IPC_H_HYPER_ANSWER, IPC_DIR_TO_MASTER, { .answer = { 1, VLEN("agent said no") } },
 	  FLEN(ipc_hyper_answer), "agent said no", false },
@@ -63,6 +64,7 @@ static const struct msgcase cases[] = {
 	{ IPC_H_STATS, IPC_DIR_TO_MASTER,
 	  { .stats = { 1, 2, 3, 4, 5, 6, 7, 8, 9, IPC_STATS_F_UNREGISTERED, VLEN("shim dropped"), 0 } },
 	  FLEN(ipc_stats), "shim dropped", false },
+	{ IPC_H_PONG, IPC_DIR_TO_MASTER, { .empty = { 0 } }, FLEN(ipc_empty), "", false },
 };
 #define NCASES N_ELEM(cases)
 

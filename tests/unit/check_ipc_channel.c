@@ -401,6 +401,54 @@ START_TEST(test_channel_queue_bound)
 }
 END_TEST
 
+/* The queue is bounded by bytes and by fds too (ipc.h): a peer that does
+ * not read holds at most IPC_QUEUE_BYTES_MAX bytes and IPC_QUEUE_FDS_MAX
+ * fds of the sender, whatever the size of each message. */
+START_TEST(test_channel_queue_bytes_fds)
+{
+	const size_t len = 150 * 1024;
+	char *data = calloc(1, len);
+	struct ipc_hyper hy = { .io_base = 0, .code = 1, .data_len = (uint32_t)len };
+	size_t accepted = 0, hello;
+	int p[2], ret;
+
+	ck_assert_ptr_nonnull(data);
+	chan_open(&r, 0, IPC_DIR_TO_MASTER);
+	hello = ipc_channel_queued_bytes(r.ch);
+	while ((ret = ipc_channel_send(r.ch, IPC_M_HYPER, 1, &hy, sizeof(hy), data, len,
+				       -1)) == 0)
+		accepted++;
+	ck_assert_int_eq(ret, -ENOBUFS);
+	ck_assert_uint_le(ipc_channel_queued_bytes(r.ch), IPC_QUEUE_BYTES_MAX);
+	ck_assert_uint_eq(accepted, (IPC_QUEUE_BYTES_MAX - hello) /
+			  (sizeof(struct ipc_header) + sizeof(hy) + len));
+	ipc_channel_free(r.ch);
+	r.ch = NULL;
+	free(data);
+
+	/* fds: IPC_M_SHIM with a pipe each, then -ENOBUFS and the fd closed */
+	close(sv[1]);
+	ck_assert_int_eq(ipc_socketpair(sv), 0);
+	chan_open(&r, 0, IPC_DIR_TO_MASTER);
+	accepted = 0;
+	for (;;) {
+		ck_assert_int_eq(pipe(p), 0);
+		ret = ipc_channel_send(r.ch, IPC_M_SHIM, 0, &shim0, sizeof(shim0), NULL, 0, p[0]);
+		if (ret < 0)
+			break;
+		close(p[1]);
+		accepted++;
+	}
+	ck_assert_int_eq(ret, -ENOBUFS);
+	assert_reader_gone(p[1]);
+	ck_assert_uint_eq(accepted, IPC_QUEUE_FDS_MAX);
+	ck_assert_uint_eq(ipc_channel_queued_fds(r.ch), IPC_QUEUE_FDS_MAX);
+	ck_assert(!ipc_channel_room(r.ch, 1, 1, 1));
+	ck_assert(ipc_channel_room(r.ch, 1, 1, 0));
+	ipc_channel_free(r.ch);
+}
+END_TEST
+
 static Suite *ipc_channel_suite(void)
 {
 	Suite *s = suite_create("ipc_channel");
@@ -413,6 +461,7 @@ static Suite *ipc_channel_suite(void)
 	tcase_add_test(tch, test_channel_free_in_message);
 	tcase_add_test(tch, test_channel_free_in_close);
 	tcase_add_test(tch, test_channel_queue_bound);
+	tcase_add_test(tch, test_channel_queue_bytes_fds);
 	return s;
 }
 
