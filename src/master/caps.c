@@ -1,17 +1,23 @@
 /*
  * caps.c - the master's privileges (caps.h).
  *
- * Why these five capabilities, and nothing else:
- *   CAP_SETUID, CAP_SETGID  a root helper switches to the helper user
+ * What the master itself holds (effective and permitted): CAP_KILL only,
+ * to SIGKILL helpers that run under another uid (a misbehaving or stuck
+ * helper). It needs no other privilege to listen, to connect to the VM
+ * sockets (which belong to root) or to create its directories in /run.
+ *
+ * What its bounding set holds: what a helper's demotion needs, and no
+ * more (STYLE.md section 8):
+ *   CAP_SETUID, CAP_SETGID  the helper switches to the helper user
  *   CAP_SYS_CHROOT          ... after chroot()ing into the empty directory
- *   CAP_SETPCAP             ... and clears its bounding set
- *   CAP_KILL                the master SIGKILLs helpers that run under
- *                           another uid (a misbehaving or stuck helper)
- * A helper exec'd by root starts with the master's bounding set as its
- * permitted set, so the bounding set must hold exactly what the helper's
- * demotion needs (STYLE.md section 8) and the helper drops it all.
- * The master itself needs no privilege to listen, connect to the VM
- * sockets (which belong to root) or create its directories in /run.
+ *   CAP_SETPCAP             ... and clears its own bounding set
+ * A process of uid 0 that execs a file without file capabilities gets
+ * its bounding set (| inheritable, which is empty) as permitted and
+ * effective sets, unless SECBIT_NOROOT says otherwise (capabilities(7),
+ * "Capabilities and execution of programs by root"). So the helper is
+ * handed these four at exec without the master ever holding them: a bug
+ * in the master cannot use them, only a freshly exec'd helper can, and it
+ * drops them all before it reads a byte from its VM.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -19,6 +25,7 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -32,37 +39,64 @@
 /* The soft open-files limit the master asks for (clients + helpers). */
 #define CAPS_NOFILE_MAX 65536
 
-static const struct {
+struct caps_entry {
 	unsigned int cap;
 	const char *name;
-} caps_kept[] = {
+};
+
+/* Effective and permitted in the master. */
+static const struct caps_entry caps_master[] = {
+	{ CAP_KILL, "CAP_KILL" },
+};
+
+/* The bounding set: what an exec'd helper starts with. */
+static const struct caps_entry caps_helper[] = {
 	{ CAP_SETUID, "CAP_SETUID" },
 	{ CAP_SETGID, "CAP_SETGID" },
 	{ CAP_SYS_CHROOT, "CAP_SYS_CHROOT" },
 	{ CAP_SETPCAP, "CAP_SETPCAP" },
-	{ CAP_KILL, "CAP_KILL" },
 };
+
+#define CAPS_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Add each of @caps to the libcap-ng state for @sets; names to @names. */
+static int caps_select(const struct caps_entry *caps, size_t n, unsigned int sets,
+		       char *names, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (capng_update(CAPNG_ADD, sets, caps[i].cap) < 0)
+			return -EINVAL;
+		if (i)
+			strncat(names, " ", len - strlen(names) - 1);
+		strncat(names, caps[i].name, len - strlen(names) - 1);
+	}
+	return 0;
+}
 
 int caps_drop(void)
 {
-	char names[128] = "";
-	int r;
+	char own[64] = "", bound[128] = "";
+	int r, bits;
 
 	if (geteuid() != 0) {
 		log_submit(LOG_NOTICE, 0, NULL, NULL,
 			   "not running as root: no capabilities to drop, helpers keep our uid");
 		return 0;
 	}
+	/* With SECBIT_NOROOT an exec'd helper would get no capabilities
+	 * from the bounding set, and could not demote itself. */
+	bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+	if (bits >= 0 && (bits & SECBIT_NOROOT)) {
+		log_error("SECBIT_NOROOT is set: helpers could not confine themselves");
+		return -EPERM;
+	}
 
 	capng_clear(CAPNG_SELECT_BOTH);
-	for (size_t i = 0; i < sizeof(caps_kept) / sizeof(caps_kept[0]); i++) {
-		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-				 CAPNG_BOUNDING_SET, caps_kept[i].cap) < 0)
-			return -EINVAL;
-		if (i)
-			strcat(names, " ");
-		strcat(names, caps_kept[i].name);
-	}
+	if (caps_select(caps_master, CAPS_N(caps_master), CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+			own, sizeof(own)) < 0 ||
+	    caps_select(caps_helper, CAPS_N(caps_helper), CAPNG_BOUNDING_SET,
+			bound, sizeof(bound)) < 0)
+		return -EINVAL;
 	/* The bounding set first, while CAP_SETPCAP is surely effective
 	 * (libcap-ng versions differ in the order SELECT_BOTH uses). */
 	r = capng_apply(CAPNG_SELECT_BOUNDS);
@@ -84,14 +118,22 @@ int caps_drop(void)
 
 	/* Read back what the kernel holds now: the log must tell the truth. */
 	capng_get_caps_process();
-	for (size_t i = 0; i < sizeof(caps_kept) / sizeof(caps_kept[0]); i++)
-		if (!capng_have_capability(CAPNG_EFFECTIVE, caps_kept[i].cap)) {
-			log_error("capability %s is missing after the drop", caps_kept[i].name);
+	for (size_t i = 0; i < CAPS_N(caps_master); i++)
+		if (!capng_have_capability(CAPNG_EFFECTIVE, caps_master[i].cap)) {
+			log_error("capability %s is missing after the drop", caps_master[i].name);
+			return -EPERM;
+		}
+	for (size_t i = 0; i < CAPS_N(caps_helper); i++)
+		if (capng_have_capability(CAPNG_PERMITTED, caps_helper[i].cap) ||
+		    !capng_have_capability(CAPNG_BOUNDING_SET, caps_helper[i].cap)) {
+			log_error("capability %s: not where it belongs after the drop",
+				  caps_helper[i].name);
 			return -EPERM;
 		}
 	log_submit(LOG_NOTICE, 0, NULL,
-		   LOG_FIELDS({ "CC_CAPABILITIES", names }),
-		   "capabilities reduced to %s (effective, permitted, bounding)", names);
+		   LOG_FIELDS({ "CC_CAPABILITIES", own }, { "CC_BOUNDING_SET", bound }),
+		   "capabilities reduced to %s (effective, permitted); bounding set %s, "
+		   "for the helpers' demotion", own, bound);
 	return 0;
 }
 

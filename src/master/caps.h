@@ -5,11 +5,12 @@
 #pragma once
 
 /**
- * caps_drop() - when running as root, keep only CAP_SETUID, CAP_SETGID,
- * CAP_SYS_CHROOT, CAP_SETPCAP and CAP_KILL in the effective, permitted
- * and bounding sets (inheritable and ambient empty) and log which. Not
- * root: one log line, nothing to drop.
- * Return: 0 or -errno (start-up fails).
+ * caps_drop() - when running as root, keep only CAP_KILL effective and
+ * permitted, and only CAP_SETUID, CAP_SETGID, CAP_SYS_CHROOT and
+ * CAP_SETPCAP in the bounding set (what an exec'd root helper starts
+ * with); inheritable and ambient empty. Logs which. Not root: one log
+ * line, nothing to drop.
+ * Return: 0 or -errno (start-up fails; also when SECBIT_NOROOT is set).
  */
 int caps_drop(void);
 
