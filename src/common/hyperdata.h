@@ -54,7 +54,7 @@ void hyperdata_info_deinit(struct hyperdata_info *info);
 
 struct hyperdata_edit {
 	uint64_t stdio;		/* process.stdio := this */
-	bool set_stderr;	/* process.stderr := stderr_seq (not for terminals) */
+	bool set_stderr;	/* process.stderr := stderr_seq (not for a token's terminal) */
 	uint64_t stderr_seq;
 	const char *process_id;	/* process.id := this when absent; NULL: leave */
 };

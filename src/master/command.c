@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "command.h"
@@ -101,7 +102,8 @@ out:
 }
 
 /*
- * RegisterVM {containerId, ctlSerial, ioSerial, console?, numIOStreams?}:
+ * RegisterVM {containerId, ctlSerial, ioSerial, console?, numIOStreams?},
+ * from root or our own uid only (SO_PEERCRED):
  * the id is reserved at once (a second RegisterVM of it fails while this
  * one runs), the helper is started, and the answer waits for its READY
  * (helper_on_ready() in helper.c). Any failure frees the id again.
@@ -114,6 +116,19 @@ static void command_register_vm(struct client *c, const struct frame *f)
 	char why[512];
 	int r;
 
+	/* The master connects to the paths a RegisterVM names, with its
+	 * own (root's) rights: only a client that could connect to them
+	 * itself may name them. Anyone else could reach any socket through
+	 * us, and learn from ENOENT vs ECONNREFUSED what exists in
+	 * directories it cannot read. The runtime runs as root, or as our
+	 * own user when we do not run as root. Checked before the payload
+	 * is even parsed: nothing of it is touched. */
+	if (c->uid != 0 && c->uid != geteuid()) {
+		client_respond_error(c, f->opcode, "RegisterVM: permission denied: "
+				     "only root or uid %u may register VMs",
+				     (unsigned)geteuid());
+		return;
+	}
 	if (payload_parse_register_vm(f->payload, f->payload_len, &p, &err) != 0) {
 		client_respond_error(c, f->opcode, "%s", err ? err : "out of memory");
 		free(err);

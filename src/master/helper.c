@@ -315,12 +315,14 @@ int helper_start(struct vm *vm, const struct payload_register_vm *p,
 		fds.fd[i] = -1;
 	r = spawn_connect(p->ctl_serial, &fds.fd[IPC_FD_CTL]);
 	if (r < 0) {
-		snprintf(err, len, "cannot connect to ctlSerial %s: %s", p->ctl_serial, strerror(-r));
+		snprintf(err, len, "cannot connect to ctlSerial %s: %s", p->ctl_serial,
+			 spawn_connect_strerror(r));
 		goto fail;
 	}
 	r = spawn_connect(p->io_serial, &fds.fd[IPC_FD_IO]);
 	if (r < 0) {
-		snprintf(err, len, "cannot connect to ioSerial %s: %s", p->io_serial, strerror(-r));
+		snprintf(err, len, "cannot connect to ioSerial %s: %s", p->io_serial,
+			 spawn_connect_strerror(r));
 		goto fail;
 	}
 	/* The console is read only to be logged at level 3; without it the

@@ -222,7 +222,8 @@ int spawn_connect(const char *path, int *out)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* An AF_UNIX connect completes at once or fails; EAGAIN means the
+	/* Non-blocking, so the event loop never waits on a VM's socket: an
+	 * AF_UNIX connect completes at once or fails, and EAGAIN means the
 	 * listener's backlog is full, which we report instead of waiting. */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
 		r = -errno;
@@ -231,6 +232,11 @@ int spawn_connect(const char *path, int *out)
 	}
 	*out = fd;
 	return 0;
+}
+
+const char *spawn_connect_strerror(int r)
+{
+	return r == -EAGAIN ? "its listen backlog is full" : strerror(-r);
 }
 
 int spawn_journal_socket(int *out)

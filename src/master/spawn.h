@@ -39,6 +39,9 @@ int spawn_prepare(struct master_config *cfg, const char *helper,
  */
 int spawn_connect(const char *path, int *out);
 
+/** spawn_connect_strerror() - the text for spawn_connect()'s error @r. */
+const char *spawn_connect_strerror(int r);
+
 /**
  * spawn_journal_socket() - a datagram socket connected to journald's
  * native socket, for a helper's --journal-fd. Return: 0 or -errno.

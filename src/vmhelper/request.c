@@ -13,7 +13,8 @@
  *    token's shim is connected so that no output is lost, while other
  *    commands go on; then process.stdio = ioBase and, without a terminal,
  *    process.stderr = ioBase + 1;
- *  - without a token the process writes to the null session (1, 2);
+ *  - without a token the process writes to the null session: stdio 1
+ *    and stderr 2, terminal or not, whatever the client wrote there;
  *  - either way a process.id is generated ("cc-proxy-N", unique in the
  *    VM) when the client gave none: hyperstart needs it to report the
  *    exit of concurrent processes;
@@ -151,9 +152,12 @@ static void request_send_process(struct request *r)
 	}
 	/* The null session (1, 2) without a token: even a client's own
 	 * values are replaced, so no client can aim output at a session
-	 * that is not its own. */
+	 * that is not its own. That holds for stderr of a terminal process
+	 * too: the agent may still use a stderr seq it is given, so a
+	 * tokenless one always gets 2. With a token, a terminal's stderr
+	 * goes with stdio and is left out. */
 	edit.stdio = s ? s->io_base : 1;
-	edit.set_stderr = !r->info.terminal;
+	edit.set_stderr = !s || !r->info.terminal;
 	edit.stderr_seq = s ? s->io_base + 1 : 2;
 	rc = hyperdata_rewrite(r->data, r->len, &edit, &out, &out_len, &err);
 	if (rc != 0) {
