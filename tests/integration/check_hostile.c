@@ -335,10 +335,10 @@ START_TEST(test_deaf_helper)
 	n = snprintf(req, 64, "{\"hyperName\":\"ping\",\"data\":\"");
 	memset(req + n, 'd', len);
 	strcpy(req + n + len, "\"}");
-	for (int i = 0; i < N; i++) {
+	for (int i = 0; i < N; i++)
 		c[i] = tclient_attach(h, "evil-deaf");
+	for (int i = 0; i < N; i++)
 		tclient_send_command(c[i], FRAME_CMD_HYPER, req);
-	}
 	expect_killed("deaf", "unresponsive: it stopped reading its channel");
 	for (int i = 0; i < N; i++) {
 		free(tclient_expect_error(c[i], FRAME_CMD_HYPER));
