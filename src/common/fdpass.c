@@ -60,9 +60,12 @@ int fdpass_send(int sock, const void *buf, size_t len, int fd)
 	}
 
 	/* MSG_NOSIGNAL: a dead peer is -EPIPE, not a process-wide SIGPIPE.
-	 * MSG_DONTWAIT: callers run inside the event loop. */
+	 * MSG_DONTWAIT: callers run inside the event loop. Without an fd
+	 * this is a plain send() (sendto without an address): the confined
+	 * helper, which never passes fds, may not call sendmsg at all. */
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = fd >= 0 ? sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+			    : send(sock, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;

@@ -343,8 +343,6 @@ static void log_write_native(const struct log_kv *kv, size_t nkv)
 {
 	static char rec[LOG_RECORD_MAX];
 	struct log_buf b = { rec, 0, sizeof(rec), false };
-	struct msghdr msg;
-	struct iovec iov;
 	ssize_t n;
 
 	for (size_t i = 0; i < nkv; i++) {
@@ -369,12 +367,10 @@ static void log_write_native(const struct log_kv *kv, size_t nkv)
 		log_state.dropped++;	/* too large for one datagram */
 		return;
 	}
-	/* sendmsg, as the helper's seccomp allowlist has it; the socket is
-	 * connected, so no address. */
-	iov = (struct iovec){ .iov_base = rec, .iov_len = b.len };
-	msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+	/* send() on the connected socket: the helper's seccomp allowlist
+	 * has sendto only without an address, and no sendmsg. */
 	do
-		n = sendmsg(log_state.journal_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = send(log_state.journal_fd, rec, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	/* EAGAIN: journald is behind; EMSGSIZE/ENOBUFS: too large; anything
 	 * else (journald restarting): all the same, the record is lost and

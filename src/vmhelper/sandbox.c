@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <seccomp.h>
 
 #include "cleanup.h"
@@ -29,6 +30,8 @@ enum seccomp_rule {
 	RULE_NO_EXEC,		/* arg 2 (prot) without PROT_EXEC */
 	RULE_FCNTL_FLAGS,	/* arg 1 in F_GETFL/F_SETFL/F_GETFD/F_SETFD */
 	RULE_IOCTL_FIONREAD,	/* arg 1 == FIONREAD */
+	RULE_SELF_ONLY,		/* args 0 and 1 (tgid, tid) == our own pid */
+	RULE_NO_ADDRESS,	/* arg 4 (dest_addr) == NULL */
 };
 
 struct seccomp_entry {
@@ -55,9 +58,15 @@ static const struct seccomp_entry seccomp_table[] = {
 	ALLOW(write, RULE_ANY, "stderr log records; libevent signal socketpair"),
 	ALLOW(writev, RULE_ANY, "evbuffer_write to agent and shims"),
 	ALLOW(recvfrom, RULE_ANY, "recv() on sockets"),
-	ALLOW(sendto, RULE_ANY, "send() with MSG_NOSIGNAL"),
+	/* send() only, on sockets that are already connected: the master
+	 * channel (fdpass_send() without an fd) and journal datagrams
+	 * (log.c), both with MSG_NOSIGNAL | MSG_DONTWAIT, which write() has
+	 * no way to ask for. With an address, the journal fd (a datagram
+	 * socket) could reach any datagram socket the helper can name; so
+	 * sendto with an address, and sendmsg (which could also carry fds
+	 * out with SCM_RIGHTS), are not allowed at all. */
+	ALLOW(sendto, RULE_NO_ADDRESS, "send() on connected sockets"),
 	ALLOW(recvmsg, RULE_ANY, "master channel; receiving shim fds (SCM_RIGHTS)"),
-	ALLOW(sendmsg, RULE_ANY, "master channel; journal datagrams"),
 	ALLOW(shutdown, RULE_ANY, "closing a shim connection for writing"),
 	ALLOW(close, RULE_ANY, "closing shim connections and channels"),
 	ALLOW(ioctl, RULE_IOCTL_FIONREAD, "evbuffer_read asks how much is readable"),
@@ -72,7 +81,11 @@ static const struct seccomp_entry seccomp_table[] = {
 	/* Identity (for logs) and the end. */
 	ALLOW(getpid, RULE_ANY, "log records carry the pid"),
 	ALLOW(gettid, RULE_ANY, "abort() on a broken invariant"),
-	ALLOW(tgkill, RULE_ANY, "abort() raises SIGABRT on itself"),
+	/* Only at ourselves: helpers of different VMs may share a uid (and
+	 * without root, the master's), so an unrestricted tgkill would let
+	 * one helper kill the others. The helper is single-threaded: its one
+	 * thread's tid is its pid. kill and tkill are not allowed at all. */
+	ALLOW(tgkill, RULE_SELF_ONLY, "abort() raises SIGABRT on itself"),
 	ALLOW(exit, RULE_ANY, "exit"),
 	ALLOW(exit_group, RULE_ANY, "exit"),
 	ALLOW(futex, RULE_ANY, "glibc internal locks"),
@@ -94,6 +107,18 @@ static int seccomp_add(scmp_filter_ctx ctx, const struct seccomp_entry *e)
 	case RULE_NO_EXEC:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 1,
 					SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	case RULE_SELF_ONLY: {
+		/* Known now: the filter is installed by the process it
+		 * confines, which can neither fork nor exec afterwards. */
+		scmp_datum_t self = (scmp_datum_t)getpid();
+
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 2,
+					SCMP_A0(SCMP_CMP_EQ, self),
+					SCMP_A1(SCMP_CMP_EQ, self));
+	}
+	case RULE_NO_ADDRESS:
+		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 1,
+					SCMP_A4(SCMP_CMP_EQ, 0));
 	case RULE_IOCTL_FIONREAD:
 		return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, e->nr, 1,
 					SCMP_A1(SCMP_CMP_EQ, FIONREAD));

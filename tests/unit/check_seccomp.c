@@ -20,6 +20,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +128,83 @@ static void do_chroot(void)
 	(void)syscall(SYS_chroot, "/");
 }
 
+static void do_exec_mprotect(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		_exit(20);
+	(void)mprotect(p, 4096, PROT_READ | PROT_EXEC);
+}
+
+/* Another process, alive for the duration of a test: what a compromised
+ * helper would aim at (another VM's helper, or the master). */
+static pid_t victim = -1;
+
+static void victim_start(void)
+{
+	victim = fork();
+	ck_assert_int_ge(victim, 0);
+	if (victim == 0) {
+		pause();
+		_exit(0);
+	}
+}
+
+/* The victim must still be alive: signal 0 to it succeeds. */
+static void victim_stop(void)
+{
+	int status;
+
+	ck_assert_int_eq(kill(victim, 0), 0);
+	ck_assert_int_eq(kill(victim, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(victim, &status, 0), victim);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void do_tgkill_other(void)
+{
+	(void)syscall(SYS_tgkill, victim, victim, SIGKILL);
+}
+
+static void do_kill_other(void)
+{
+	(void)syscall(SYS_kill, victim, SIGKILL);
+}
+
+static void do_tkill_other(void)
+{
+	(void)syscall(SYS_tkill, victim, SIGKILL);
+}
+
+/* Right pid, another "thread" id: still not ourselves. */
+static void do_tgkill_other_tid(void)
+{
+	(void)syscall(SYS_tgkill, getpid(), victim, SIGKILL);
+}
+
+static int pre_made_dgram = -1;
+
+/* A datagram to an address: what the journal fd must never be used for. */
+static void do_sendto_address(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	strcpy(sa.sun_path, "/run/nonexistent.sock");
+	(void)sendto(pre_made_dgram, "x", 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
+		     sizeof(sa));
+}
+
+/* sendmsg, even on a connected socket and without an fd. */
+static void do_sendmsg(void)
+{
+	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	(void)sendmsg(pre_made_dgram, &msg, MSG_DONTWAIT);
+}
+
 /* A test that @fn, run under the filter, dies of SIGSYS. */
 #define KILLED_TEST(name, fn)						\
 	START_TEST(name) { assert_killed_by_sigsys(fn); }		\
@@ -151,6 +229,59 @@ KILLED_TEST(test_exec_mmap_killed, do_exec_mmap)
 KILLED_TEST(test_bad_ioctl_killed, do_bad_ioctl)
 KILLED_TEST(test_bad_fcntl_killed, do_bad_fcntl)
 KILLED_TEST(test_chroot_killed, do_chroot)
+KILLED_TEST(test_exec_mprotect_killed, do_exec_mprotect)
+
+/* A signal-sending call aimed at another process: SIGSYS, victim alive. */
+#define VICTIM_TEST(name, fn)						\
+	START_TEST(name)						\
+	{								\
+		victim_start();						\
+		assert_killed_by_sigsys(fn);				\
+		victim_stop();						\
+	}								\
+	END_TEST
+
+VICTIM_TEST(test_tgkill_other_killed, do_tgkill_other)
+VICTIM_TEST(test_tgkill_other_tid_killed, do_tgkill_other_tid)
+VICTIM_TEST(test_kill_other_killed, do_kill_other)
+VICTIM_TEST(test_tkill_other_killed, do_tkill_other)
+
+/* abort() on a broken invariant still works: tgkill at ourselves. */
+static void do_abort(void)
+{
+	abort();
+}
+
+START_TEST(test_self_abort_allowed)
+{
+	int status = run_confined(do_abort);
+
+	ck_assert_msg(WIFSIGNALED(status), "child was not killed (exit %d)",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ck_assert_int_eq(WTERMSIG(status), SIGABRT);
+}
+END_TEST
+
+START_TEST(test_sendto_address_killed)
+{
+	pre_made_dgram = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ck_assert_int_ge(pre_made_dgram, 0);
+	assert_killed_by_sigsys(do_sendto_address);
+	close(pre_made_dgram);
+}
+END_TEST
+
+START_TEST(test_sendmsg_killed)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	pre_made_dgram = sv[0];
+	assert_killed_by_sigsys(do_sendmsg);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
 
 static int steady_pair[2] = { -1, -1 };
 
@@ -162,7 +293,8 @@ static void do_steady_state(void)
 	int n = 0;
 	void *p;
 
-	if (send(steady_pair[0], "ping", 4, MSG_NOSIGNAL) != 4)
+	/* send(): sendto without an address, as fdpass.c and log.c do. */
+	if (send(steady_pair[0], "ping", 4, MSG_NOSIGNAL | MSG_DONTWAIT) != 4)
 		_exit(10);
 	if (recv(steady_pair[1], buf, sizeof(buf), 0) != 4)
 		_exit(11);
@@ -214,6 +346,14 @@ static Suite *seccomp_suite(void)
 	tcase_add_test(tc, test_bad_ioctl_killed);
 	tcase_add_test(tc, test_bad_fcntl_killed);
 	tcase_add_test(tc, test_chroot_killed);
+	tcase_add_test(tc, test_exec_mprotect_killed);
+	tcase_add_test(tc, test_tgkill_other_killed);
+	tcase_add_test(tc, test_tgkill_other_tid_killed);
+	tcase_add_test(tc, test_kill_other_killed);
+	tcase_add_test(tc, test_tkill_other_killed);
+	tcase_add_test(tc, test_self_abort_allowed);
+	tcase_add_test(tc, test_sendto_address_killed);
+	tcase_add_test(tc, test_sendmsg_killed);
 	tcase_add_test(tc, test_steady_state_allowed);
 	return s;
 }
