@@ -11,6 +11,12 @@
  *    received fd stays open. A peer can make the kernel truncate control
  *    data (more fds than fit), which sets MSG_CTRUNC: that is an error, and
  *    the fds that did fit are closed too.
+ *  - One MSG_CTRUNC is not the peer's doing: a receiver at RLIMIT_NOFILE
+ *    gets the whole message but none of its fds (the kernel cannot
+ *    install them). That case - MSG_CTRUNC, no fd at all, nothing else
+ *    wrong - is returned as the message with *fd = FDPASS_FD_LOST, so the
+ *    caller can refuse what the fd was for instead of failing the whole
+ *    channel.
  *  - The receive control buffer has room for several fds on purpose: if it
  *    held exactly one, a second fd would be reported as MSG_CTRUNC instead
  *    of the more precise -EBADMSG. (The kernel drops fds that do not fit.)
@@ -140,6 +146,11 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fd)
 		}
 	}
 
+	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == MSG_CTRUNC &&
+	    kept < 0 && !bad && n > 0) {
+		*fd = FDPASS_FD_LOST;
+		return n;
+	}
 	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 		if (kept >= 0)
 			close(kept);

@@ -11,8 +11,10 @@
  *
  * Transport (struct ipc_channel): one SOCK_SEQPACKET socket, one recvmsg
  * per message into an IPC_MSG_MAX buffer (fdpass_recv; truncation is a
- * protocol violation), a FIFO send queue bounded by IPC_QUEUE_MAX
- * messages, IPC_QUEUE_BYTES_MAX bytes and IPC_QUEUE_FDS_MAX fds, and
+ * protocol violation, except an fd the kernel could not install because
+ * we are at our fd limit: that message is delivered with fd_lost set), a
+ * FIFO send queue bounded by IPC_QUEUE_MAX messages, IPC_QUEUE_BYTES_MAX
+ * bytes and IPC_QUEUE_FDS_MAX fds, and
  * EV_WRITE asked for only while that queue is non-empty. The first message
  * each way is the hello; the channel queues its own at creation and
  * refuses anything but the peer's hello, with the same IPC_VERSION, first.
@@ -367,7 +369,12 @@ static bool ipc_channel_handle(struct ipc_channel *ch, ssize_t n, int rfd)
 	struct ipc_view v;
 	const char *why = NULL;
 
-	if (ipc_decode(ch->rbuf, (size_t)n, rfd >= 0, ch->incoming, &v,
+	/* A lost fd (FDPASS_FD_LOST: we are at RLIMIT_NOFILE) counts as
+	 * attached for validation - the header must say so and the type
+	 * must take one - and is then delivered as v.fd_lost, v.fd = -1. */
+	bool lost = rfd == FDPASS_FD_LOST;
+
+	if (ipc_decode(ch->rbuf, (size_t)n, rfd >= 0 || lost, ch->incoming, &v,
 		       fixed.buf, &why) != 0) {
 		if (rfd >= 0)
 			close(rfd);
@@ -399,7 +406,8 @@ static bool ipc_channel_handle(struct ipc_channel *ch, ssize_t n, int rfd)
 		return false;
 	}
 
-	v.fd = rfd;	/* the callback owns it now */
+	v.fd = lost ? -1 : rfd;	/* the callback owns it now */
+	v.fd_lost = lost;
 	ch->on_message(ch, &v, ch->ctx);
 	return !ch->closed && !ch->free_pending;
 }

@@ -56,6 +56,12 @@ struct event_base;
 #define IPC_MSG_MAX	(200u * 1024u)
 /* The largest fixed struct fits in this (scratch for ipc_decode()). */
 #define IPC_FIXED_MAX	128
+/* The most shim connections one helper holds at once. The helper's
+ * RLIMIT_NOFILE is sized from it (plus its fixed fds and some headroom);
+ * it refuses a shim beyond it (or one whose fd it could not receive) with
+ * IPC_H_SHIM_GONE released = 0, and the master caps its shims-per-VM
+ * quota at it. */
+#define IPC_HELPER_SHIMS_MAX	1000
 /* Most messages queued for sending on one channel, and most bytes and
  * attached fds among them: a peer that stops reading holds at most this
  * much of the sender's memory and fds (the master then kills it). */
@@ -190,6 +196,8 @@ struct ipc_view {
 	const uint8_t *var;	/* variable part, var_len bytes (may be NULL) */
 	size_t var_len;
 	int fd;			/* the attached fd or -1; see ipc_channel */
+	bool fd_lost;		/* an fd was attached but could not be received
+				 * (this process is at RLIMIT_NOFILE); fd = -1 */
 };
 
 /** ipc_type_name() - for logs. */

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ struct rec {
 	uint32_t types[8], ids[8];
 	char vars[8][64], fd_data[64], why[128];
 	bool fd_cloexec, free_in_message, free_in_close;
+	int nlost;		/* messages delivered with fd_lost */
 	bool answer;		/* answer IPC_M_HYPER */
 };
 
@@ -74,6 +76,10 @@ static void rec_on_message(struct ipc_channel *ch, const struct ipc_view *v, voi
 		rr->ids[i] = v->id;
 		snprintf(rr->vars[i], sizeof(rr->vars[i]), "%.*s", (int)v->var_len,
 			 v->var ? (const char *)v->var : "");
+	}
+	if (v->fd_lost) {
+		ck_assert_int_eq(v->fd, -1);
+		rr->nlost++;
 	}
 	if (v->fd >= 0) {
 		rr->fd_cloexec = fcntl(v->fd, F_GETFD) & FD_CLOEXEC;
@@ -449,6 +455,45 @@ START_TEST(test_channel_queue_bytes_fds)
 }
 END_TEST
 
+/* At RLIMIT_NOFILE the kernel cannot install a passed fd and sets
+ * MSG_CTRUNC. That is not the peer's fault: the message is delivered with
+ * fd_lost (so the helper can refuse that one shim) and the channel goes
+ * on, instead of failing as "truncated message". */
+START_TEST(test_channel_fd_lost_at_limit)
+{
+	struct rlimit rl = { 64, 64 };
+	int p[2], fill[64], nfill = 0, fd;
+
+	chan_open(&r, 1, IPC_DIR_TO_HELPER);
+	raw_hello(sv[0], IPC_M_HELLO, IPC_VERSION);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	while (nfill < 64 && (fd = dup(0)) >= 0)
+		fill[nfill++] = fd;
+	ck_assert_int_eq(errno, EMFILE);
+	raw_send(sv[0], IPC_M_SHIM, 0, &shim0, sizeof(shim0), NULL, 0, p[0]);
+	SPIN_UNTIL(r.nmsg == 1 || r.nclose == 1);
+	ck_assert_msg(r.nclose == 0, "channel closed: %s", r.why);
+	ck_assert_uint_eq(r.types[0], IPC_M_SHIM);
+	ck_assert_int_eq(r.nlost, 1);
+	/* The fd was never installed: the pipe's only reader is ours. */
+	close(p[0]);
+	assert_reader_gone(p[1]);
+	while (nfill > 0)
+		close(fill[--nfill]);
+	/* The channel goes on; a later fd arrives normally. */
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], "later", 5), 5);
+	raw_send(sv[0], IPC_M_SHIM, 0, &shim0, sizeof(shim0), NULL, 0, p[0]);
+	close(p[0]);
+	SPIN_UNTIL(r.nmsg == 2 || r.nclose == 1);
+	ck_assert_int_eq(r.nclose, 0);
+	ck_assert_int_eq(r.nlost, 1);
+	ck_assert_str_eq(r.fd_data, "later");
+	ipc_channel_free(r.ch);
+}
+END_TEST
+
 static Suite *ipc_channel_suite(void)
 {
 	Suite *s = suite_create("ipc_channel");
@@ -462,6 +507,7 @@ static Suite *ipc_channel_suite(void)
 	tcase_add_test(tch, test_channel_free_in_close);
 	tcase_add_test(tch, test_channel_queue_bound);
 	tcase_add_test(tch, test_channel_queue_bytes_fds);
+	tcase_add_test(tch, test_channel_fd_lost_at_limit);
 	return s;
 }
 
