@@ -145,7 +145,7 @@ static void agent_on_answer(struct agent *a, const struct hyper_ctl_msg *m)
 	if (!c) {
 		/* The agent answers nothing we sent: log it, keep going (the
 		 * VM alone would suffer from a confused agent). */
-		helper_log(LOG_WARNING, 0, 0, "agent sent %s with no command in flight: ignored",
+		helper_log_guest(a->h, LOG_WARNING, 0, 0, "agent sent %s with no command in flight: ignored",
 			   hyper_code_name(m->code));
 		return;
 	}
@@ -168,19 +168,19 @@ static void agent_on_async_event(struct agent *a, const struct hyper_ctl_msg *m)
 
 	r = payload_parse_async_event(m->payload, m->payload_len, &ev, &err);
 	if (r != 0) {
-		helper_log(LOG_WARNING, 0, 0, "agent sent an unreadable processasyncevent: %s",
+		helper_log_guest(a->h, LOG_WARNING, 0, 0, "agent sent an unreadable processasyncevent: %s",
 			   err ? err : strerror(-r));
 		return;
 	}
 	if (!ev.event || strcmp(ev.event, "finished") != 0) {
-		helper_log(LOG_INFO, 1, 0, "agent event '%s' for process %s ignored",
+		helper_log_guest(a->h, LOG_INFO, 1, 0, "agent event '%s' for process %s ignored",
 			   ev.event ? ev.event : "", ev.process ? ev.process : "");
 		goto out;
 	}
 	s = session_find_process(a->h, ev.container, ev.process);
 	if (!s) {
 		/* A process of the null session, or one we never started. */
-		helper_log(LOG_INFO, 1, 0, "exit of process %s in container %s (status %d): no session",
+		helper_log_guest(a->h, LOG_INFO, 1, 0, "exit of process %s in container %s (status %d): no session",
 			   ev.process ? ev.process : "", ev.container ? ev.container : "",
 			   ev.status);
 		goto out;
@@ -200,7 +200,7 @@ static void agent_on_message(struct agent *a, const struct hyper_ctl_msg *m)
 	switch (m->code) {
 	case HYPER_READY:
 		if (a->ready) {
-			helper_log(LOG_WARNING, 0, 0, "agent sent READY again: ignored");
+			helper_log_guest(a->h, LOG_WARNING, 0, 0, "agent sent READY again: ignored");
 			return;
 		}
 		a->ready = true;
@@ -224,7 +224,7 @@ static void agent_on_message(struct agent *a, const struct hyper_ctl_msg *m)
 		agent_on_async_event(a, m);
 		return;
 	default:
-		helper_log(LOG_WARNING, 0, 0, "unexpected %s (%u) from the agent: ignored",
+		helper_log_guest(a->h, LOG_WARNING, 0, 0, "unexpected %s (%u) from the agent: ignored",
 			   hyper_code_name(m->code), m->code);
 		return;
 	}

@@ -109,8 +109,9 @@ static int confine_setrlimit(int resource, rlim_t value, const char *what)
 	return 0;
 }
 
-int confine_limits(unsigned int max_fds)
+int confine_limits(unsigned int max_fds, unsigned int *nofile)
 {
+	struct rlimit cur;
 	struct stat st;
 	int r;
 
@@ -125,10 +126,17 @@ int confine_limits(unsigned int max_fds)
 		return r;
 	/* The fds the helper holds: its fixed ones, one per shim, and
 	 * libevent's. NOFILE cannot be 0 (OpenSSH's comment): poll and
-	 * epoll refuse, and received fds need room. */
+	 * epoll refuse, and received fds need room. A lower hard limit
+	 * inherited from the master is kept (it cannot be raised without
+	 * privilege, and lower is tighter): the caller sizes its shim cap
+	 * from what was set. */
+	if (getrlimit(RLIMIT_NOFILE, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+	    cur.rlim_max < max_fds)
+		max_fds = (unsigned int)cur.rlim_max;
 	r = confine_setrlimit(RLIMIT_NOFILE, max_fds, "open files");
 	if (r < 0)
 		return r;
+	*nofile = max_fds;
 	/* No file writes. A regular file as stderr (a log file) is the one
 	 * exception: the limit would kill us with SIGXFSZ on the first log
 	 * line, so it is left alone then. */

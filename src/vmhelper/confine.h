@@ -31,10 +31,11 @@ int confine_identity(const struct confine_opts *o);
 
 /**
  * confine_limits() - no new processes, no file writes, no core files, and
- * RLIMIT_NOFILE of @max_fds (room for the fds the helper will hold).
+ * RLIMIT_NOFILE of @max_fds (room for the fds the helper will hold), or
+ * of the inherited hard limit when that is lower; *@nofile is the limit set.
  * Return: 0 or -errno.
  */
-int confine_limits(unsigned int max_fds);
+int confine_limits(unsigned int max_fds, unsigned int *nofile);
 
 /** confine_no_new_privs() - PR_SET_NO_NEW_PRIVS. Return: 0 or -errno. */
 int confine_no_new_privs(void);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
 
@@ -66,6 +67,48 @@ void helper_log(int priority, int verbosity, uint64_t io_base,
 		   LOG_FIELDS({ "CC_CONTAINER_ID", helper_cid },
 			      { "CC_IO_BASE", io_base ? seq : NULL }),
 		   "%s", msg);
+}
+
+static uint64_t helper_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void helper_log_guest(struct helper *h, int priority, int verbosity,
+		      uint64_t io_base, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (verbosity > log_get_level())
+		return;
+	if (!ratelimit_allow(&h->guest_log, helper_now_ms())) {
+		/* One report per second at most, whatever the flood. */
+		const struct timeval second = { 1, 0 };
+
+		if (h->guest_log_ev && !evtimer_pending(h->guest_log_ev, NULL))
+			evtimer_add(h->guest_log_ev, &second);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	helper_log(priority, verbosity, io_base, "%s", msg);
+}
+
+static void helper_on_guest_log_timer(evutil_socket_t fd, short what, void *ctx)
+{
+	struct helper *h = ctx;
+	uint64_t n = ratelimit_take_suppressed(&h->guest_log);
+
+	if (n)
+		helper_log(LOG_WARNING, 0, 0,
+			   "%llu log records caused by the VM were suppressed "
+			   "(more than %u at once or %u per second)",
+			   (unsigned long long)n, HELPER_GUEST_LOG_BURST, HELPER_GUEST_LOG_PER_SEC);
 }
 
 void helper_hexdump(uint64_t io_base, const char *what, const void *data,
@@ -226,7 +269,9 @@ static void helper_on_ipc_message(struct ipc_channel *ch,
 		 * now is closed (the master learns of the exit anyway). */
 		if (h->exiting)
 			break;
-		if (helper_handlers[i].takes_fd && v->fd < 0) {
+		/* An fd lost at our fd limit: the handler refuses what it
+		 * was for (shim_adopt() with fd -1). */
+		if (helper_handlers[i].takes_fd && v->fd < 0 && !v->fd_lost) {
 			helper_log(LOG_ERR, 0, 0, "%s without its fd: ignored", ipc_type_name(v->type));
 			return;
 		}
@@ -326,7 +371,7 @@ void helper_exit(struct helper *h, int status, bool drain)
 
 int helper_init(struct helper *h, struct event_base *base,
 		const char *container_id, uint32_t wait_timeout_ms,
-		int console_fd)
+		int console_fd, unsigned int nofile)
 {
 	int r;
 
@@ -339,12 +384,23 @@ int helper_init(struct helper *h, struct event_base *base,
 	TAILQ_INIT(&h->sessions);
 	TAILQ_INIT(&h->orphans);
 	TAILQ_INIT(&h->requests);
+	h->guest_log = (struct ratelimit)RATELIMIT_INIT(HELPER_GUEST_LOG_BURST,
+							HELPER_GUEST_LOG_PER_SEC);
+
+	/* Every shim holds one fd; the reserve covers the rest. */
+	h->shims_max = nofile > HELPER_RESERVED_FDS ? nofile - HELPER_RESERVED_FDS : 0;
+	if (h->shims_max > IPC_HELPER_SHIMS_MAX)
+		h->shims_max = IPC_HELPER_SHIMS_MAX;
+	if (h->shims_max < IPC_HELPER_SHIMS_MAX)
+		helper_log(LOG_WARNING, 0, 0, "fd limit %u: at most %u shims (not %u)",
+			   nofile, h->shims_max, IPC_HELPER_SHIMS_MAX);
 
 	/* Each constructor consumes its fd; on failure the fds of the
 	 * steps not reached are closed here. The master channel comes last:
 	 * its hello tells the master we are built (confined, loop ready). */
 	h->exit_ev = event_new(base, -1, 0, helper_on_exit, h);
-	if (!h->exit_ev) {
+	h->guest_log_ev = evtimer_new(base, helper_on_guest_log_timer, h);
+	if (!h->exit_ev || !h->guest_log_ev) {
 		close(IPC_FD_CTL);
 		r = -ENOMEM;
 		goto fail_io;
@@ -393,4 +449,10 @@ void helper_deinit(struct helper *h)
 	if (h->exit_ev)
 		event_free(h->exit_ev);
 	h->exit_ev = NULL;
+	if (h->guest_log_ev) {
+		/* What was suppressed last still gets its record. */
+		helper_on_guest_log_timer(-1, 0, h);
+		event_free(h->guest_log_ev);
+	}
+	h->guest_log_ev = NULL;
 }

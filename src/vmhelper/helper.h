@@ -8,6 +8,7 @@
  *   iochan.c   the agent's io channel (fd 5): demultiplexing, stdin pump
  *   session.c  one per token: routing, exit status, output backlog
  *   shim.c     shim connections handed over by the master
+ *   shimlog.c  a shim's log stream frames, as records
  *   request.c  Hyper requests from the master (IPC_M_HYPER)
  *   console.c  the VM console, logged at level 3 (fd 6, optional)
  *   stats.c    the counters `cc-proxyctl status` shows (IPC_M_STATS)
@@ -21,7 +22,15 @@
 #include <sys/queue.h>
 #include <sys/time.h>
 
+#include "ipc.h"
+#include "ratelimit.h"
 #include "stats.h"
+
+/* Log records the guest can cause (an unsolicited ACK, READY again, an
+ * unknown code, stray io): a burst of this many, then this many per
+ * second; the rest are counted and reported by one record a second. */
+#define HELPER_GUEST_LOG_BURST		20u
+#define HELPER_GUEST_LOG_PER_SEC	5u
 
 struct event;
 struct event_base;
@@ -34,15 +43,27 @@ struct shim;
 struct request;
 
 /* Flow-control bounds (bytes). Nothing accepted is ever dropped: when a
- * bound is reached the source stops being read instead. */
-#define HELPER_SHIM_OUT_HIGH	(256u * 1024u)	/* a shim's unsent output: stall io */
+ * bound is reached the source stops being read instead - for at most the
+ * wait timeout without progress, after which the stalled session's further
+ * output is discarded (session.c; DESIGN.md "Slow consumers"). */
+#define HELPER_SHIM_OUT_HIGH	(256u * 1024u)	/* a shim's unsent output: stall io, stop
+						 * reading its commands */
 #define HELPER_SHIM_OUT_LOW	(64u * 1024u)	/* ... resume below this */
+/* A shim's output past this is not a slow reader but a broken one: it is
+ * disconnected. Pausing its commands at the high mark and the io channel's
+ * read-ahead keep a live one far below. */
+#define HELPER_SHIM_OUT_MAX	(4u * 1024u * 1024u)
 #define HELPER_STDIN_HIGH	(64u * 1024u)	/* a session's queued stdin: stop reading its shim */
 #define HELPER_STDIN_LOW	(16u * 1024u)	/* ... resume below this */
 #define HELPER_IO_OUT_HIGH	(64u * 1024u)	/* unsent io toward the agent: stop pumping stdin */
 #define HELPER_IO_OUT_LOW	(16u * 1024u)	/* ... pump again below this */
-/* The fds a helper may hold: its 8 fixed ones, one per shim, libevent's. */
-#define HELPER_MAX_FDS		1024u
+/* fds a helper holds besides its shims: its 8 fixed ones, libevent's
+ * (epoll, signal pair) and room for refused shims while their error
+ * response is flushed. */
+#define HELPER_RESERVED_FDS	24u
+/* Its RLIMIT_NOFILE: IPC_HELPER_SHIMS_MAX shims plus the reserve. A lower
+ * inherited hard limit lowers the shim cap instead (helper_init()). */
+#define HELPER_MAX_FDS		(IPC_HELPER_SHIMS_MAX + HELPER_RESERVED_FDS)
 
 TAILQ_HEAD(session_list, session);
 TAILQ_HEAD(shim_list, shim);
@@ -61,6 +82,8 @@ struct helper {
 	uint32_t wait_timeout_ms;
 	struct timeval wait_timeout;	/* the same, for evtimers */
 	unsigned int n_congested;	/* sessions whose output is above the high mark */
+	unsigned int n_shims;		/* struct shim alive: attached or orphan */
+	unsigned int shims_max;		/* more are refused (shim_adopt()) */
 	uint64_t next_process_n;	/* for generated process ids "cc-proxy-N" */
 	bool unregistered;		/* IPC_M_UNREGISTER seen */
 	bool exiting;			/* helper_exit() called: callbacks stand down */
@@ -69,6 +92,9 @@ struct helper {
 	struct event *exit_ev;		/* deferred teardown, then the drain poll */
 	unsigned int exit_ticks;
 	struct helper_stats stats;	/* for IPC_M_STATS (stats.h) */
+	/* Records the guest can trigger, rate-limited (helper_log_guest()). */
+	struct ratelimit guest_log;
+	struct event *guest_log_ev;	/* reports what was suppressed */
 };
 
 /**
@@ -76,12 +102,14 @@ struct helper {
  * (fd 3, sends its hello), the agent's ctl (fd 4) and io (fd 5) and, when
  * @console_fd >= 0, the console. Nothing is read from the VM until
  * helper_start(). Called after the identity drop and before seccomp.
+ * @nofile: the RLIMIT_NOFILE set (confine_limits()): the shim cap is
+ *          IPC_HELPER_SHIMS_MAX, or less when the limit leaves less room
  * Ownership: fds 3, 4, 5 and @console_fd are consumed in every case.
  * Return: 0 or -errno (the caller exits; helper_deinit() is still safe).
  */
 int helper_init(struct helper *h, struct event_base *base,
 		const char *container_id, uint32_t wait_timeout_ms,
-		int console_fd);
+		int console_fd, unsigned int nofile);
 
 /**
  * helper_start() - once seccomp is on: start reading the VM (ctl, io,
@@ -134,6 +162,16 @@ void helper_congestion(struct helper *h, int delta);
  */
 void helper_log(int priority, int verbosity, uint64_t io_base,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/**
+ * helper_log_guest() - helper_log() for a record the VM can cause at will:
+ * rate-limited per helper (HELPER_GUEST_LOG_BURST, ..._PER_SEC), so a
+ * guest cannot flood the host's log. What is suppressed is counted and
+ * reported by one record at most once a second.
+ */
+void helper_log_guest(struct helper *h, int priority, int verbosity,
+		      uint64_t io_base, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /** helper_hexdump() - log_hexdump() with the same fields (level 2). */
 void helper_hexdump(uint64_t io_base, const char *what, const void *data,

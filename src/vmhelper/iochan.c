@@ -80,9 +80,9 @@ static void iochan_to_session(struct session *s, bool is_stderr,
 	if (len == 1)
 		session_exit_status(s, data[0], "io channel");
 	else {
-		helper_log(LOG_WARNING, 0, s->io_base,
-			   "%zu bytes on seq %llu after the end of output: dropped",
-			   len, (unsigned long long)s->io_base);
+		helper_log_guest(s->h, LOG_WARNING, 0, s->io_base,
+				 "%zu bytes on seq %llu after the end of output: dropped",
+				 len, (unsigned long long)s->io_base);
 		s->h->stats.bytes_orphaned += len;
 	}
 }
@@ -105,7 +105,7 @@ static void iochan_deliver(struct iochan *io, uint64_t seq,
 	}
 	if (len == 0)
 		return;	/* the agent's answer to stdin on an unknown seq */
-	helper_log(LOG_INFO, 1, 0, "%zu bytes on unknown seq %llu: dropped", len,
+	helper_log_guest(io->h, LOG_INFO, 1, 0, "%zu bytes on unknown seq %llu: dropped", len,
 		   (unsigned long long)seq);
 	io->h->stats.bytes_orphaned += len;
 	helper_hexdump(0, "agent->unknown seq (dropped)", data, len);

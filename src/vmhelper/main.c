@@ -219,6 +219,7 @@ static int run(const struct options *o)
 	struct helper h = { 0 };
 	struct event_base *base;
 	struct sigaction sa = { .sa_handler = SIG_IGN };
+	unsigned int nofile = 0;
 	int r;
 
 	/* 2. Named for audit (ps, top, journal), fds checked. */
@@ -234,7 +235,7 @@ static int run(const struct options *o)
 	/* 3-6. Identity, limits, no new privileges. */
 	r = confine_identity(&o->confine);
 	if (r == 0)
-		r = confine_limits(HELPER_MAX_FDS);
+		r = confine_limits(HELPER_MAX_FDS, &nofile);
 	if (r == 0)
 		r = confine_no_new_privs();
 	if (r < 0) {
@@ -256,7 +257,8 @@ static int run(const struct options *o)
 		log_error("cannot create an epoll event loop");
 		return EXIT_FAILURE;
 	}
-	r = helper_init(&h, base, o->container_id, o->wait_timeout_ms, o->console_fd);
+	r = helper_init(&h, base, o->container_id, o->wait_timeout_ms, o->console_fd,
+			nofile);
 	if (r < 0) {
 		log_error("cannot set up the helper: %s", strerror(-r));
 		goto out;

@@ -20,12 +20,14 @@
  * not read (helper_congestion()), so the VM's output stalls but nothing
  * accepted is dropped.
  *
- * A shim that dropped may never come back, and a full backlog must not
- * stall the whole VM forever: a session without a shim stays congested at
- * most the wait timeout. After that it stops counting as congested and its
- * further stdout/stderr is discarded (counted, logged) until a shim
- * connects; the backlog already accepted, and ProcessExited, still wait
- * for that shim.
+ * One session must not stall the whole VM forever, whether its shim
+ * dropped and never comes back or is connected and stopped reading: a
+ * session stays congested at most the wait timeout without progress (its
+ * shim taking none of its output: shim_drained()). After that it stops
+ * counting as congested and its further stdout/stderr is discarded
+ * (counted, logged) until a shim connects or the connected one drains to
+ * the low mark; what was accepted already, and ProcessExited, still wait
+ * for the shim. A shim that reads, however slowly, never loses output.
  */
 #include "config.h"
 
@@ -50,17 +52,47 @@ static struct evbuffer *session_out(struct session *s)
 	return s->shim ? shim_output(s->shim) : s->backlog;
 }
 
-static void session_on_orphan_timeout(evutil_socket_t fd, short what, void *ctx)
+/* Progress as the stall timer sees it: what the shim took so far. */
+static uint64_t session_progress(const struct session *s)
+{
+	return s->shim ? shim_drained(s->shim) : 0;
+}
+
+static void session_on_stall_timeout(evutil_socket_t fd, short what, void *ctx)
 {
 	struct session *s = ctx;
 
-	if (s->h->exiting || s->shim || !s->congested)
+	if (s->h->exiting || !s->congested)
 		return;
-	helper_log(LOG_WARNING, 0, s->io_base,
-		   "no shim took %zu bytes of output within %u ms: discarding more output until one connects",
-		   evbuffer_get_length(s->backlog), s->h->wait_timeout_ms);
+	if (s->shim && shim_drained(s->shim) != s->stall_mark) {
+		/* A slow reader, not a stopped one: wait again. */
+		s->stall_mark = shim_drained(s->shim);
+		evtimer_add(s->stall_timer, &s->h->wait_timeout);
+		return;
+	}
+	if (s->shim)
+		helper_log(LOG_WARNING, 0, s->io_base,
+			   "the shim took none of %zu bytes of output within %u ms: "
+			   "discarding more output until it reads",
+			   evbuffer_get_length(session_out(s)), s->h->wait_timeout_ms);
+	else
+		helper_log(LOG_WARNING, 0, s->io_base,
+			   "no shim took %zu bytes of output within %u ms: "
+			   "discarding more output until one connects",
+			   evbuffer_get_length(s->backlog), s->h->wait_timeout_ms);
 	s->discarding = true;
 	session_flow_update(s);
+}
+
+/* Discarding ends: say how much was lost. */
+static void session_stop_discarding(struct session *s, const char *why)
+{
+	if (!s->discarding)
+		return;
+	helper_log(LOG_WARNING, 0, s->io_base, "%llu bytes of output were discarded %s",
+		   (unsigned long long)s->discarded, why);
+	s->discarding = false;
+	s->discarded = 0;
 }
 
 int session_new(struct helper *h, uint64_t io_base, const char *token,
@@ -83,14 +115,14 @@ int session_new(struct helper *h, uint64_t io_base, const char *token,
 	s->io_base = io_base;
 	s->backlog = evbuffer_new();
 	s->stdin_q = evbuffer_new();
-	s->orphan_timer = evtimer_new(h->base, session_on_orphan_timeout, s);
-	if (!s->backlog || !s->stdin_q || !s->orphan_timer) {
+	s->stall_timer = evtimer_new(h->base, session_on_stall_timeout, s);
+	if (!s->backlog || !s->stdin_q || !s->stall_timer) {
 		if (s->backlog)
 			evbuffer_free(s->backlog);
 		if (s->stdin_q)
 			evbuffer_free(s->stdin_q);
-		if (s->orphan_timer)
-			event_free(s->orphan_timer);
+		if (s->stall_timer)
+			event_free(s->stall_timer);
 		free(s);
 		return -ENOMEM;
 	}
@@ -115,7 +147,7 @@ struct session *session_free(struct session *s)
 		helper_congestion(s->h, -1);
 	evbuffer_free(s->backlog);
 	evbuffer_free(s->stdin_q);
-	event_free(s->orphan_timer);
+	event_free(s->stall_timer);
 	free(s->container_id);
 	free(s->process_id);
 	free(s);
@@ -215,13 +247,10 @@ void session_flow_update(struct session *s)
 {
 	size_t len = evbuffer_get_length(session_out(s));
 
-	if (s->discarding) {
-		/* Given up waiting for a shim: nothing to stall for. */
-		len = 0;
-	} else if (!s->shim && len > HELPER_SHIM_OUT_HIGH &&
-		   !evtimer_pending(s->orphan_timer, NULL)) {
-		evtimer_add(s->orphan_timer, &s->h->wait_timeout);
-	}
+	if (s->discarding && s->shim && len <= HELPER_SHIM_OUT_LOW)
+		session_stop_discarding(s, "while the shim did not read");
+	if (s->discarding)
+		len = 0;	/* given up waiting: nothing to stall for */
 	if (!s->congested && len > HELPER_SHIM_OUT_HIGH) {
 		s->congested = true;
 		helper_log(LOG_INFO, 1, s->io_base, "%zu bytes wait for the shim: io paused", len);
@@ -229,6 +258,14 @@ void session_flow_update(struct session *s)
 	} else if (s->congested && len <= HELPER_SHIM_OUT_LOW) {
 		s->congested = false;
 		helper_congestion(s->h, -1);
+	}
+	/* The stall bound runs while congested; a shim coming or going
+	 * (attach, detach) starts it afresh. */
+	if (!s->congested)
+		evtimer_del(s->stall_timer);
+	else if (!evtimer_pending(s->stall_timer, NULL)) {
+		s->stall_mark = session_progress(s);
+		evtimer_add(s->stall_timer, &s->h->wait_timeout);
 	}
 }
 
@@ -251,8 +288,8 @@ void session_output(struct session *s, uint8_t opcode, const void *data,
 {
 	if (s->exit_sent) {
 		/* ProcessExited is the last frame a shim gets. */
-		helper_log(LOG_WARNING, 0, s->io_base,
-			   "%zu bytes of output after the exit: dropped", len);
+		helper_log_guest(s->h, LOG_WARNING, 0, s->io_base,
+				 "%zu bytes of output after the exit: dropped", len);
 		s->h->stats.bytes_orphaned += len;
 		return;
 	}
@@ -286,7 +323,7 @@ static void session_maybe_exit(struct session *s)
 void session_output_finished(struct session *s)
 {
 	if (s->output_done) {
-		helper_log(LOG_INFO, 1, s->io_base, "output finished twice: ignored");
+		helper_log_guest(s->h, LOG_INFO, 1, s->io_base, "output finished twice: ignored");
 		return;
 	}
 	s->output_done = true;
@@ -298,7 +335,7 @@ void session_output_finished(struct session *s)
 void session_exit_status(struct session *s, uint8_t status, const char *dialect)
 {
 	if (s->status_known || s->exit_sent) {
-		helper_log(LOG_WARNING, 0, s->io_base, "second exit status (%u, %s) ignored",
+		helper_log_guest(s->h, LOG_WARNING, 0, s->io_base, "second exit status (%u, %s) ignored",
 			   status, dialect);
 		return;
 	}
@@ -324,13 +361,8 @@ void session_attach_shim(struct session *s, struct shim *sh)
 	size_t n = evbuffer_get_length(s->backlog);
 
 	s->shim = sh;
-	evtimer_del(s->orphan_timer);
-	if (s->discarding)
-		helper_log(LOG_WARNING, 0, s->io_base,
-			   "%llu bytes of output were discarded while no shim was connected",
-			   (unsigned long long)s->discarded);
-	s->discarding = false;
-	s->discarded = 0;
+	evtimer_del(s->stall_timer);
+	session_stop_discarding(s, "while no shim was connected");
 	if (n)
 		helper_log(LOG_INFO, 1, s->io_base, "%zu bytes of output waited for the shim", n);
 	evbuffer_add_buffer(shim_output(sh), s->backlog);
@@ -342,6 +374,7 @@ void session_attach_shim(struct session *s, struct shim *sh)
 void session_detach_shim(struct session *s)
 {
 	s->shim = NULL;
+	evtimer_del(s->stall_timer);
 	session_flow_update(s);
 }
 

@@ -40,9 +40,11 @@ struct session {
 	struct evbuffer *backlog;
 	struct evbuffer *stdin_q;
 	bool congested;			/* counted in h->n_congested */
-	/* Without a shim, a full backlog stalls the VM only this long; then
-	 * further output is discarded (counted) until a shim reconnects. */
-	struct event *orphan_timer;
+	/* Congested without progress (no shim, or one that takes nothing),
+	 * a session stalls the VM only the wait timeout; then its further
+	 * output is discarded (counted) until a shim connects or drains. */
+	struct event *stall_timer;
+	uint64_t stall_mark;		/* shim_drained() when the timer started */
 	bool discarding;
 	uint64_t discarded;		/* bytes, for the log */
 };

@@ -31,10 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef CC_PROXY_TEST_HOOKS
-#include <fcntl.h>
-#include <sys/syscall.h>
-#endif
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -49,10 +45,12 @@
 #include "payload.h"
 #include "session.h"
 #include "shim.h"
+#include "shimlog.h"
 
 enum {
 	SHIM_PAUSE_COMMAND = 1 << 0,	/* a Signal waits for its answer */
 	SHIM_PAUSE_STDIN = 1 << 1,	/* the session's stdin queue is full */
+	SHIM_PAUSE_OUTPUT = 1 << 2,	/* its output is above HELPER_SHIM_OUT_HIGH */
 };
 
 struct shim {
@@ -72,11 +70,26 @@ struct shim {
 	struct payload_signal sig;
 	struct event *sig_timer;	/* waiting for the process to start */
 	struct agent_cmd *sig_cmd;	/* at the agent */
+	uint64_t drained;		/* bytes the shim has taken from its output */
 };
 
 struct evbuffer *shim_output(struct shim *sh)
 {
 	return bufferevent_get_output(sh->bev);
+}
+
+uint64_t shim_drained(const struct shim *sh)
+{
+	return sh->drained;
+}
+
+/* Counts what leaves the output buffer: progress of a slow reader. */
+static void shim_on_output_change(struct evbuffer *buf,
+				  const struct evbuffer_cb_info *info, void *ctx)
+{
+	struct shim *sh = ctx;
+
+	sh->drained += info->n_deleted;
 }
 
 struct shim *shim_free(struct shim *sh)
@@ -95,8 +108,12 @@ struct shim *shim_free(struct shim *sh)
 		event_free(sh->stdin_timer);
 	if (sh->sig_timer)
 		event_free(sh->sig_timer);
-	if (sh->bev)
+	if (sh->bev) {
+		/* No callback may reach this shim once it is freed. */
+		evbuffer_remove_cb(shim_output(sh), shim_on_output_change, sh);
 		bufferevent_free(sh->bev);
+	}
+	sh->h->n_shims--;
 	free(sh);
 	return NULL;
 }
@@ -321,40 +338,6 @@ static void shim_on_stdin_timeout(evutil_socket_t fd, short what, void *ctx)
 		shim_drop(sh, 0, "sent stdin but the process did not start in time: connection reset");
 }
 
-static void shim_on_log(struct shim *sh, const struct frame *f)
-{
-	struct payload_log l = { 0 };
-	_cleanup_free_ char *err = NULL;
-	char io_base[24];
-	int prio = LOG_INFO, verbosity = 1;
-
-	if (payload_parse_log(f->payload, f->payload_len, &l, &err) != 0) {
-		helper_log(LOG_WARNING, 0, sh->io_base, "invalid log stream from the shim: %s",
-			   err ? err : "out of memory");
-		return;
-	}
-#ifdef CC_PROXY_TEST_HOOKS
-	/* Test builds only: prove that seccomp kills the helper on a call
-	 * outside the allowlist. Never compiled into cc-proxy-vmhelper. */
-	if (!strcmp(l.msg, "cc-proxy-test: forbidden syscall"))
-		(void)syscall(SYS_openat, AT_FDCWD, "/", O_RDONLY);
-#endif
-	if (!strcmp(l.level, "error"))
-		prio = LOG_ERR, verbosity = 0;
-	else if (!strcmp(l.level, "warn"))
-		prio = LOG_WARNING, verbosity = 0;
-	else if (!strcmp(l.level, "debug"))
-		prio = LOG_DEBUG, verbosity = 2;
-	snprintf(io_base, sizeof(io_base), "%llu", (unsigned long long)sh->io_base);
-	log_submit(prio, verbosity, NULL,
-		   LOG_FIELDS({ "CC_CONTAINER_ID", sh->h->container_id },
-			      { "CC_IO_BASE", io_base },
-			      { "CC_LOG_SOURCE", l.source },
-			      { "CC_LOG_CONTAINER_ID", l.container_id }),
-		   "%s: %s", l.source, l.msg);
-	payload_log_deinit(&l);
-}
-
 static void shim_on_disconnect(struct shim *sh)
 {
 	struct session *s = sh->s;
@@ -409,7 +392,7 @@ static void shim_on_frame(struct shim *sh, const struct frame *f)
 		return;
 	}
 	if (f->type == FRAME_TYPE_STREAM && f->opcode == FRAME_STREAM_LOG) {
-		shim_on_log(sh, f);
+		shimlog_submit(sh->h, sh->io_base, f);
 		return;
 	}
 	/* stdout/stderr/ProcessExited/responses only flow toward a shim, and
@@ -429,6 +412,24 @@ static void shim_process(struct shim *sh)
 	int r;
 
 	while (!sh->paused && !sh->closing && sh->s && !sh->h->exiting) {
+		size_t out = evbuffer_get_length(shim_output(sh));
+
+		/* Every command is answered into the output buffer: a shim
+		 * that sends and never reads is not read either until it
+		 * takes its answers (shim_on_write() resumes). Pausing keeps
+		 * the output near the high mark; the hard bound is the
+		 * backstop should anything else have pushed it past. */
+		if (out > HELPER_SHIM_OUT_MAX) {
+			shim_drop(sh, 0, "does not read its output: connection reset");
+			return;
+		}
+		if (out > HELPER_SHIM_OUT_HIGH) {
+			helper_log(LOG_INFO, 1, sh->io_base,
+				   "shim (pid %d) does not read its output (%zu bytes): its commands wait",
+				   (int)sh->pid, out);
+			shim_pause(sh, SHIM_PAUSE_OUTPUT);
+			return;
+		}
 		r = frame_decode(in, FRAME_PAYLOAD_MAX, &f, &why);
 		if (r == FRAME_E_INCOMPLETE)
 			return;
@@ -457,9 +458,12 @@ static void shim_on_write(struct bufferevent *bev, void *ctx)
 			event_active(sh->close_ev, EV_TIMEOUT, 0);
 		return;
 	}
-	/* Below the low watermark: the session may stop being congested. */
+	/* Below the low watermark: the session may stop being congested,
+	 * and commands are read again. */
 	if (sh->s)
 		session_flow_update(sh->s);
+	if (!sh->closing)
+		shim_unpause(sh, SHIM_PAUSE_OUTPUT);
 }
 
 static void shim_on_event(struct bufferevent *bev, short what, void *ctx)
@@ -492,6 +496,7 @@ static struct shim *shim_new(struct helper *h, int fd, uint64_t io_base, pid_t p
 		return NULL;
 	}
 	sh->h = h;
+	h->n_shims++;	/* shim_free() counts it out */
 	sh->io_base = io_base;
 	sh->pid = pid;
 	sh->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -500,10 +505,21 @@ static struct shim *shim_new(struct helper *h, int fd, uint64_t io_base, pid_t p
 	sh->close_ev = event_new(h->base, -1, 0, shim_on_close, sh);
 	sh->stdin_timer = evtimer_new(h->base, shim_on_stdin_timeout, sh);
 	sh->sig_timer = evtimer_new(h->base, shim_on_signal_timeout, sh);
-	if (!sh->bev || !sh->close_ev || !sh->stdin_timer || !sh->sig_timer)
+	if (!sh->bev || !sh->close_ev || !sh->stdin_timer || !sh->sig_timer ||
+	    !evbuffer_add_cb(shim_output(sh), shim_on_output_change, sh))
 		return shim_free(sh);
 	bufferevent_setcb(sh->bev, shim_on_read, shim_on_write, shim_on_event, sh);
 	return sh;
+}
+
+/* A shim refused before it is served: the token may be claimed again,
+ * unless another shim holds it. */
+static void shim_refused(struct helper *h, const struct ipc_shim *m,
+			 struct session *s, const char *why)
+{
+	helper_log(LOG_WARNING, 0, m->io_base, "shim of pid %d refused: %s", (int)m->pid, why);
+	if (s && !s->shim)
+		helper_send_shim_gone(h, m->io_base, false);
 }
 
 void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
@@ -512,14 +528,32 @@ void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
 	struct session *s = session_find(h, m->io_base);
 	struct shim *sh;
 
-	if (evutil_make_socket_nonblocking(fd) < 0 ||
-	    !(sh = shim_new(h, fd, m->io_base, m->pid))) {
-		if (fd >= 0)
-			close(fd);
-		helper_log(LOG_ERR, 0, m->io_base, "cannot serve the shim of pid %d", (int)m->pid);
-		/* It was never served: the token may be claimed again. */
-		if (s && !s->shim)
-			helper_send_shim_gone(h, m->io_base, false);
+	if (fd < 0) {
+		/* The kernel could not install it: we are at RLIMIT_NOFILE
+		 * (ipc.c, fd_lost). The shim sees its connection close. */
+		shim_refused(h, m, s, "its connection could not be received (the helper is at its fd limit)");
+		return;
+	}
+	if (evutil_make_socket_nonblocking(fd) < 0) {
+		close(fd);
+		shim_refused(h, m, s, "cannot make its connection non-blocking");
+		return;
+	}
+	sh = shim_new(h, fd, m->io_base, m->pid);	/* consumes fd */
+	if (!sh) {
+		shim_refused(h, m, s, "cannot serve it (out of memory)");
+		return;
+	}
+	if (h->n_shims > h->shims_max) {
+		/* This one is counted already: one too many. It gets an
+		 * error and is closed; every other session goes on. */
+		char why[96];
+
+		snprintf(why, sizeof(why), "too many shims on this VM (at most %u)", h->shims_max);
+		shim_refused(h, m, s, why);
+		shim_respond(sh, FRAME_CMD_CONNECT_SHIM, why);
+		shim_close(sh);
+		bufferevent_enable(sh->bev, EV_WRITE);
 		return;
 	}
 	if (!s || s->shim) {
@@ -537,6 +571,8 @@ void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
 		   (int)m->pid, m->uid, s->token_prefix);
 	shim_respond(sh, FRAME_CMD_CONNECT_SHIM, NULL);
 	sh->s = s;
+	/* The write callback fires below the low mark: the session's flow
+	 * control and SHIM_PAUSE_OUTPUT resume there. */
 	bufferevent_setwatermark(sh->bev, EV_WRITE, HELPER_SHIM_OUT_LOW, 0);
 	session_attach_shim(s, sh);
 	/* What the shim sent right after ConnectShim comes first. libevent

@@ -19,7 +19,10 @@ struct shim;
  * @fd:       the connection, consumed in every case
  * @m:        io_base and the shim's credentials (for logs)
  * @leftover: bytes the master read past ConnectShim; decoded first
- * Unknown session or one already held: an error response, then close.
+ * Unknown session or one already held, or more than h->shims_max shims:
+ * an error response, then close. @fd < 0 (lost at our fd limit): refused
+ * without a response. A refused shim's token is released to the master
+ * (IPC_H_SHIM_GONE, released = 0) unless another shim holds it.
  */
 void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
 		const uint8_t *leftover, size_t len);
@@ -35,6 +38,13 @@ void shim_close(struct shim *sh);
 
 /** shim_output() - the buffer frames for the shim are appended to. */
 struct evbuffer *shim_output(struct shim *sh);
+
+/**
+ * shim_drained() - bytes the shim has taken from its output so far: a
+ * session compares it over the wait timeout to tell a slow reader from
+ * one that stopped.
+ */
+uint64_t shim_drained(const struct shim *sh);
 
 /** shim_on_started() - the session's process started: stdin and signals go. */
 void shim_on_started(struct shim *sh);

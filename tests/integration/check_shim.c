@@ -3,8 +3,8 @@
  * same token, DisconnectShim, Signal (invalid ones, SIGKILL/SIGTERM for a
  * process never started, killcontainer for a newcontainer process),
  * concurrent execcmds without process ids, the wait for the shim before
- * execcmd (and its timeout), and a slow shim that stalls only its own VM
- * (PROTOCOL.md part 1, "ConnectShim", "DisconnectShim", "Signal").
+ * execcmd (and its timeout) (PROTOCOL.md part 1, "ConnectShim",
+ * "DisconnectShim", "Signal"). Slow shims are in check_flow.c.
  *
  * Most tests loop over the agent dialects (texec.h, TEXEC_DIALECTS).
  */
@@ -271,43 +271,6 @@ START_TEST(test_exec_hyper_no_shim)
 }
 END_TEST
 
-/* A shim that does not read stalls only its own VM, and loses nothing:
- * another VM's process runs meanwhile; then all of the output arrives. */
-START_TEST(test_exec_slow_shim_isolated)
-{
-	enum { LINES = 400000 };
-	struct tclient *slow = texec_start_sh(&x, _i, NULL, false, "seq 1 400000; exit 3");
-	struct harness_vm *vm2;
-	struct tclient *rt2, *shim2;
-	struct tclient_output o, o2;
-	struct json_object *reg2;
-	size_t want = 0;
-
-	/* Meanwhile, on another VM. */
-	vm2 = harness_vm_start(x.h, "vm2", texec_dialect(_i), NULL);
-	rt2 = tclient_connect(x.h, "runtime2");
-	reg2 = tclient_register(rt2, x.h, "vm2", vm2, 1);
-	shim2 = texec_shim(&x, tclient_token(reg2, 0));
-	texec_sh_on(rt2, tclient_token(reg2, 0), false, "echo other");
-	tclient_output_init(&o2);
-	texec_finish(shim2, &o2);
-	texec_expect_str(o2.out, "other\n");
-	/* Now drain the slow one. */
-	tclient_output_init(&o);
-	tclient_collect(slow, &o, 3 * HARNESS_WAIT_MS);
-	for (int i = 1; i <= LINES; i++)
-		want += (size_t)snprintf(NULL, 0, "%d\n", i);
-	ck_assert_uint_eq(evbuffer_get_length(o.out), want);
-	ck_assert_int_eq(o.status, 3);
-	tclient_output_deinit(&o);
-	tclient_output_deinit(&o2);
-	json_object_put(reg2);
-	tclient_free(shim2);
-	tclient_free(rt2);
-	tclient_free(slow);
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = harness_suite_new("shim");
@@ -321,6 +284,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_exec_newcontainer_signal, 0, TEXEC_DIALECTS);
 	tcase_add_loop_test(tc, test_exec_hyper_before_shim, 0, TEXEC_DIALECTS);
 	tcase_add_test(tc, test_exec_hyper_no_shim);
-	tcase_add_loop_test(tc, test_exec_slow_shim_isolated, 0, 2);
 	return harness_run(s);
 }
