@@ -3,8 +3,8 @@
  * private temp directory (rig.h).
  *
  * Synchronisation is on events only: the master's sd_notify("READY=1")
- * on a datagram socket we bind (NOTIFY_SOCKET), the simvm's "READY\n" on
- * a pipe (--notify-fd). Every wait is bounded (RIG_TIMEOUT_MS). Children
+ * on a datagram socket we bind (NOTIFY_SOCKET); lean agents listen
+ * before they are forked (agent.c). Every wait is bounded (RIG_TIMEOUT_MS). Children
  * get PR_SET_PDEATHSIG(SIGKILL), so a benchmark that crashes leaves no
  * daemon behind, and their output goes to log files in the temp dir,
  * shown when the setup fails.
@@ -56,6 +56,11 @@ static void track(pid_t pid, const char *log)
 			return;
 		}
 	rig_fail("more than %d daemons", RIG_MAX_CHILDREN);
+}
+
+void rig_track(pid_t pid)
+{
+	track(pid, NULL);
 }
 
 static void untrack(pid_t pid)
@@ -184,7 +189,7 @@ void rig_init(struct rig *r)
 	snprintf(r->sock, sizeof(r->sock), "%s/proxy.sock", r->dir);
 	snprintf(r->proxy_log, sizeof(r->proxy_log), "%s/proxy.log", r->dir);
 	for (const char *const *b = (const char *const[]){ "cc-proxy",
-	     "cc-proxy-vmhelper", "cc-proxy-simvm", NULL }; *b; b++) {
+	     "cc-proxy-vmhelper", NULL }; *b; b++) {
 		snprintf(path, sizeof(path), "%s/%s", r->bindir, *b);
 		if (access(path, X_OK))
 			rig_fail("%s: %m (build it first: make bench does)", path);
@@ -274,56 +279,6 @@ void rig_start_proxy(struct rig *r, const char *const *extra)
 	close(fd);
 }
 
-void rig_start_vm(struct rig *r, struct rig_vm *vm, const char *const *extra)
-{
-	char bin[4200], nfd[16], buf[64];
-	const char *argv[32] = { bin, "--ctl", vm->ctl, "--io", vm->io,
-				 "--notify-fd", nfd };
-	size_t n = 7, got = 0;
-	double end = rig_now() + RIG_TIMEOUT_MS / 1000.0;
-	int p[2];
-
-	memset(vm, 0, sizeof(*vm));
-	snprintf(bin, sizeof(bin), "%s/cc-proxy-simvm", r->bindir);
-	snprintf(vm->ctl, sizeof(vm->ctl), "%s/vm%u.ctl", r->dir, r->n_vms);
-	snprintf(vm->io, sizeof(vm->io), "%s/vm%u.io", r->dir, r->n_vms);
-	snprintf(vm->log, sizeof(vm->log), "%s/vm%u.log", r->dir, r->n_vms);
-	r->n_vms++;
-	for (; extra && *extra && n < 31; extra++)
-		argv[n++] = *extra;
-	if (pipe2(p, O_CLOEXEC))
-		rig_fail("pipe: %m");
-	snprintf(nfd, sizeof(nfd), "%d", p[1]);
-	vm->pid = spawn(argv, vm->log, p[1], NULL);
-	close(p[1]);
-
-	/* "READY\n" once listening; EOF first means it died. */
-	while (got < 6) {
-		struct pollfd pf = { .fd = p[0], .events = POLLIN };
-		int left = (int)((end - rig_now()) * 1000);
-		ssize_t len;
-
-		if (left <= 0 || poll(&pf, 1, left) <= 0)
-			rig_fail("cc-proxy-simvm sent no READY within %d ms",
-				 RIG_TIMEOUT_MS);
-		len = read(p[0], buf + got, sizeof(buf) - 1 - got);
-		if (len <= 0)
-			rig_fail("cc-proxy-simvm exited before READY");
-		got += (size_t)len;
-	}
-	buf[got] = '\0';
-	close(p[0]);
-	if (strncmp(buf, "READY\n", 6))
-		rig_fail("cc-proxy-simvm notified \"%s\", not READY", buf);
-}
-
-void rig_stop_vm(struct rig *r, struct rig_vm *vm)
-{
-	(void)r;
-	stop_pid(vm->pid);
-	vm->pid = 0;
-}
-
 double rig_cpu(pid_t pid)
 {
 	char path[64], buf[1024], *p;
@@ -363,6 +318,53 @@ double rig_cpu_exact(pid_t pid)
 	return n == 1 ? (double)ns / 1e9 : -1;
 }
 
+size_t rig_children(pid_t parent, pid_t *pids, size_t max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+
+	while (d && n < max && (e = readdir(d))) {
+		char path[300], buf[512], *p;
+		int ppid;
+		int fd;
+		ssize_t len;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == parent)
+			pids[n++] = (pid_t)atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+long rig_pss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pss: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 pid_t rig_child_of(pid_t parent)
 {
 	DIR *d = opendir("/proc");
@@ -390,26 +392,4 @@ pid_t rig_child_of(pid_t parent)
 	if (d)
 		closedir(d);
 	return found;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-void rig_print_stats(const char *label, double *v, size_t n, const char *unit)
-{
-	double sum = 0;
-
-	if (!n)
-		return;
-	qsort(v, n, sizeof(*v), cmp_double);
-	for (size_t i = 0; i < n; i++)
-		sum += v[i];
-	/* p99: the smallest sample at or above 99 % of them (nearest rank). */
-	printf("%s: n=%zu mean=%.1f p50=%.1f p99=%.1f max=%.1f %s\n", label, n,
-	       sum / (double)n, v[(n - 1) / 2], v[(n * 99 + 99) / 100 - 1],
-	       v[n - 1], unit);
 }

@@ -1,8 +1,8 @@
 /*
  * rig.h - the test rig of the benchmarks: a private temp directory, the
- * real cc-proxy master and simulated VMs (cc-proxy-simvm) started in it,
- * synchronised on their readiness events (never on sleeps), killed at the
- * end; CPU time and clock readings; latency statistics.
+ * real cc-proxy master started in it, synchronised on its readiness
+ * (never on sleeps), lean agents (agent.h); everything started is
+ * killed at the end; CPU time, memory and clock readings.
  *
  * A benchmark never fails because of speed: a rig_* function that cannot
  * set things up reports why (with the tail of the daemons' logs) and
@@ -18,20 +18,12 @@
 /* Bound on every wait for a daemon (readiness, answers, exit). */
 #define RIG_TIMEOUT_MS	30000
 
-struct rig_vm {
-	pid_t pid;		/* the simvm, or 0 */
-	char ctl[108];		/* its ctl and io socket paths (sun_path) */
-	char io[108];
-	char log[4096];		/* its stderr */
-};
-
 struct rig {
 	char dir[64];		/* the private temp directory */
 	char bindir[4096];	/* where cc-proxy* are (the build tree) */
 	char sock[108];		/* the master's socket */
 	char proxy_log[4096];
 	pid_t proxy;		/* the master, or 0 */
-	unsigned n_vms;		/* VMs started so far, for unique names */
 };
 
 /**
@@ -49,14 +41,22 @@ void rig_init(struct rig *r);
 void rig_start_proxy(struct rig *r, const char *const *extra);
 
 /**
- * rig_start_vm() - start `cc-proxy-simvm --ctl P --io P --notify-fd N`
- * plus @extra (e.g. "--dialect", "legacy"), and wait for "READY\n" on the
- * notify pipe. Exits on failure.
+ * rig_track() - have the rig stop @pid (a child of ours, e.g. a lean
+ * agent) in rig_fini() and rig_fail().
  */
-void rig_start_vm(struct rig *r, struct rig_vm *vm, const char *const *extra);
+void rig_track(pid_t pid);
 
-/** rig_stop_vm() - SIGTERM, then SIGKILL after a grace period; reap. */
-void rig_stop_vm(struct rig *r, struct rig_vm *vm);
+/**
+ * rig_children() - up to @max processes whose parent is @parent, into
+ * @pids (one scan of /proc). Return: how many.
+ */
+size_t rig_children(pid_t parent, pid_t *pids, size_t max);
+
+/**
+ * rig_pss_kib() - the proportional set size of @pid in KiB
+ * (/proc/PID/smaps_rollup), or -1 when unreadable.
+ */
+long rig_pss_kib(pid_t pid);
 
 /** rig_fini() - stop the master, remove the temp directory. */
 void rig_fini(struct rig *r);
@@ -89,9 +89,3 @@ double rig_cpu_exact(pid_t pid);
  * master spawned for a VM), or 0. Scans /proc.
  */
 pid_t rig_child_of(pid_t parent);
-
-/**
- * rig_print_stats() - sort @v (n samples, in @unit) in place and print
- * "label: n=N mean=… p50=… p99=… max=… unit".
- */
-void rig_print_stats(const char *label, double *v, size_t n, const char *unit);
