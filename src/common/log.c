@@ -11,14 +11,21 @@
  * continuation line starts with a tab and never with "IDENT[".
  *
  * journal: MESSAGE, PRIORITY, MESSAGE_ID, SYSLOG_IDENTIFIER and the given
- * fields. With no journal fd, libsystemd's sd_journal_sendv() does the
- * work (the master). With a connected datagram socket (the confined
- * helper, which may not open sockets) the native protocol is written here
- * as ONE datagram: "KEY=value\n", or for a value holding a newline
- * "KEY\n" + 64-bit little-endian length + value + "\n". The send uses
- * MSG_DONTWAIT | MSG_NOSIGNAL: a record that would block, or is too large
- * for one datagram, is dropped and counted (log_dropped()), never waited
- * for (STYLE.md section 7; dbus-broker's lossy mode).
+ * fields. This file does not use libsystemd, so that the confined helper
+ * links only what it uses (issue 10: libsystemd pulls 13 shared objects
+ * into every helper exec). Two ways out:
+ *  - a connected datagram socket (the helper's fd 7, which it may not
+ *    open itself): the native protocol is written here as ONE datagram,
+ *    "KEY=value\n", or for a value holding a newline "KEY\n" + 64-bit
+ *    little-endian length + value + "\n". It goes out with write(2) on
+ *    the connected socket made O_NONBLOCK by log_init(), so the helper's
+ *    seccomp allowlist needs neither sendto nor sendmsg. A record that
+ *    would block, or is too large for one datagram, is dropped and
+ *    counted (log_dropped()), never waited for (STYLE.md section 7;
+ *    dbus-broker's lossy mode);
+ *  - a sender installed with log_set_journal_sendv() (the master passes
+ *    libsystemd's sd_journal_sendv, which handles large records). With
+ *    neither, journal records fall back to stderr lines.
  *
  * State is process-global and single-threaded, like the event loop.
  */
@@ -31,6 +38,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +47,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-#include <systemd/sd-journal.h>
 
 /* Formatted message text, before escaping. Longer text is cut. */
 #define LOG_MSG_MAX	4096
@@ -55,7 +61,8 @@ static struct {
 	char ident[64];
 	int level;
 	bool journal;		/* records go to the journal */
-	int journal_fd;		/* owned; -1: libsystemd */
+	int journal_fd;		/* owned; -1: journal_sendv */
+	log_journal_sendv_fn journal_sendv;	/* NULL: none */
 	pid_t pid;
 	uint64_t dropped;
 } log_state = {
@@ -160,6 +167,11 @@ static bool log_stderr_is_journal(void)
 	       (unsigned long long)st.st_ino == ino;
 }
 
+void log_set_journal_sendv(log_journal_sendv_fn fn)
+{
+	log_state.journal_sendv = fn;
+}
+
 void log_init(const char *ident, int level, enum log_target target, int journal_fd)
 {
 	if (ident && *ident)
@@ -175,9 +187,15 @@ void log_init(const char *ident, int level, enum log_target target, int journal_
 	 * call keeps a socket given earlier: a confined helper re-initialising
 	 * must not fall back to libsystemd, which would need socket(2). */
 	if (journal_fd >= 0 && journal_fd != log_state.journal_fd) {
+		int fl = fcntl(journal_fd, F_GETFL);
+
 		if (log_state.journal_fd >= 0)
 			close(log_state.journal_fd);
 		log_state.journal_fd = journal_fd;
+		/* write(2) takes no MSG_DONTWAIT: the socket itself must
+		 * never block the loop. */
+		if (fl >= 0 && !(fl & O_NONBLOCK))
+			fcntl(journal_fd, F_SETFL, fl | O_NONBLOCK);
 	}
 
 	switch (target) {
@@ -367,10 +385,9 @@ static void log_write_native(const struct log_kv *kv, size_t nkv)
 		log_state.dropped++;	/* too large for one datagram */
 		return;
 	}
-	/* send() on the connected socket: the helper's seccomp allowlist
-	 * has sendto only without an address, and no sendmsg. */
+	/* write(2) on the connected, non-blocking socket: one datagram. */
 	do
-		n = send(log_state.journal_fd, rec, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = write(log_state.journal_fd, rec, b.len);
 	while (n < 0 && errno == EINTR);
 	/* EAGAIN: journald is behind; EMSGSIZE/ENOBUFS: too large; anything
 	 * else (journald restarting): all the same, the record is lost and
@@ -379,8 +396,9 @@ static void log_write_native(const struct log_kv *kv, size_t nkv)
 		log_state.dropped++;
 }
 
-/* Through libsystemd: each iovec is one "KEY=value" (it handles newlines). */
-static void log_write_sd(const struct log_kv *kv, size_t nkv)
+/* Through the installed sender (libsystemd's sd_journal_sendv in the
+ * master): each iovec is one "KEY=value"; it handles newlines. */
+static void log_write_sendv(const struct log_kv *kv, size_t nkv)
 {
 	static char scratch[LOG_RECORD_MAX];
 	struct log_buf b = { scratch, 0, sizeof(scratch), false };
@@ -397,7 +415,7 @@ static void log_write_sd(const struct log_kv *kv, size_t nkv)
 		iov[niov].iov_len = b.len - start;
 		niov++;
 	}
-	if (b.overflow || sd_journal_sendv(iov, (int)niov) < 0)
+	if (b.overflow || log_state.journal_sendv(iov, (int)niov) < 0)
 		log_state.dropped++;
 }
 
@@ -407,11 +425,14 @@ static void log_emit(int priority, const char *message_id,
 	struct log_kv kv[LOG_HEXDUMP_FIELDS + 8];
 	size_t nkv = 0;
 	char prio[16];
+	/* The journal needs a way out: a socket or a sender. */
+	bool journal = log_state.journal &&
+		       (log_state.journal_fd >= 0 || log_state.journal_sendv);
 
 	if (!log_state.pid)
 		log_state.pid = getpid();
 
-	if (log_state.journal) {
+	if (journal) {
 		snprintf(prio, sizeof(prio), "%d", priority & LOG_PRIMASK);
 		kv[nkv++] = (struct log_kv){ "MESSAGE", msg };
 		kv[nkv++] = (struct log_kv){ "PRIORITY", prio };
@@ -427,12 +448,12 @@ static void log_emit(int priority, const char *message_id,
 		kv[nkv++] = (struct log_kv){ fields[i].key, fields[i].value };
 	}
 
-	if (!log_state.journal)
+	if (!journal)
 		log_write_stderr(priority, kv, nkv, msg);
 	else if (log_state.journal_fd >= 0)
 		log_write_native(kv, nkv);
 	else
-		log_write_sd(kv, nkv);
+		log_write_sendv(kv, nkv);
 }
 
 void log_submit(int priority, int verbosity, const char *message_id,

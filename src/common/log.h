@@ -14,11 +14,13 @@
  *   cc-proxy[PID]: LEVEL message key=value key=value ...
  * with keys lowercased and their CC_ prefix dropped. To the journal it is
  * one native record with MESSAGE=, PRIORITY=, MESSAGE_ID= and the fields
- * as given (upper case). The journal back end either uses libsystemd
- * (sd_journal_sendv; the master) or writes datagrams to an already
- * connected journal socket fd (the confined helper, which may not open
- * sockets). Journal writes never block: a record that would block is
- * dropped and counted (log_dropped()).
+ * as given (upper case). The journal back end either writes native
+ * datagrams to an already connected journal socket fd (the confined
+ * helper, which may not open sockets), or hands the fields to a sender
+ * installed by the program (the master installs libsystemd's
+ * sd_journal_sendv; this module does not link libsystemd, so that the
+ * helper does not either). Datagram writes never block: a record that
+ * would block is dropped and counted (log_dropped()).
  */
 #pragma once
 
@@ -26,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
+
+struct iovec;
 
 #define LOG_LEVEL_MAX 3
 #define LOG_LEVEL_ENV "CC_PROXY_LOG_LEVEL"
@@ -44,13 +48,24 @@ struct log_field {
 /* A compound-literal field list terminated by { NULL, NULL }. */
 #define LOG_FIELDS(...) ((const struct log_field[]){ __VA_ARGS__, { NULL, NULL } })
 
+/* sd_journal_sendv()'s shape: one "KEY=value" per iovec; < 0 on failure. */
+typedef int (*log_journal_sendv_fn)(const struct iovec *iov, int n);
+
+/**
+ * log_set_journal_sendv() - the sender of journal records when no journal
+ * fd was given (the master: sd_journal_sendv). Without one, a journal
+ * target with no fd writes stderr lines instead.
+ */
+void log_set_journal_sendv(log_journal_sendv_fn fn);
+
 /**
  * log_init() - set up logging for this process.
  * @ident:      program name for the stderr prefix and SYSLOG_IDENTIFIER
  * @level:      verbosity 0..3 (see log_level_resolve())
  * @target:     back end; AUTO resolves via $JOURNAL_STREAM
- * @journal_fd: a connected SOCK_DGRAM socket to journald, or -1 to use
- *              libsystemd. Ownership passes to the log module.
+ * @journal_fd: a connected SOCK_DGRAM socket to journald (made
+ *              O_NONBLOCK here), or -1 to use the sender of
+ *              log_set_journal_sendv(). Ownership passes to the log module.
  *
  * May be called again (e.g. the helper after it learnt its container id).
  */

@@ -36,6 +36,7 @@
 
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 
 #include "caps.h"
 #include "client.h"
@@ -350,6 +351,9 @@ int main(int argc, char **argv)
 				  getenv(LOG_LEVEL_ENV), LOG_LEVEL_MAX);
 		return EXIT_FAILURE;
 	}
+	/* Only the master links libsystemd: it sends its journal records
+	 * (the helpers write native datagrams to the fd they are given). */
+	log_set_journal_sendv(sd_journal_sendv);
 	log_init(MASTER_IDENT, level, o.target, -1);
 	/* The one raw signal setting (STYLE.md section 4): a client that
 	 * hangs up must not kill the proxy; writes also use MSG_NOSIGNAL. */

@@ -3,7 +3,11 @@
  * (captured on a pipe or datagram socket dup2'ed onto fd 2), the native
  * journal datagram (byte for byte, with a multi-line value in the binary
  * form), drop-and-count when the journal socket is full or a record too
- * large, target selection through $JOURNAL_STREAM, and the hexdump.
+ * large, target selection through $JOURNAL_STREAM, and the hexdump; the
+ * native writer under a seccomp filter that kills on sendto/sendmsg (the
+ * helper's allowlist has neither), the installed sender (the master's
+ * sd_journal_sendv, or a fake that records the fields) and the stderr
+ * fallback without one.
  * Every test runs in its own process (fork mode): the log state is fresh.
  */
 #ifdef HAVE_CONFIG_H
@@ -20,7 +24,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <seccomp.h>
+#include <systemd/sd-journal.h>
 
 #include "log.h"
 #include "msgid.h"
@@ -361,19 +368,103 @@ START_TEST(test_journal_fd_ownership)
 }
 END_TEST
 
-/* libsystemd path: records go to sd_journal_sendv(), never to stderr.
+/* The confined helper writes its records with write(2) on the connected
+ * socket: under a filter that kills the process on sendto, sendmsg or
+ * sendmmsg, a record still arrives whole, and the socket was made
+ * non-blocking (write(2) has no MSG_DONTWAIT). */
+START_TEST(test_native_write_only)
+{
+	char buf[256];
+	int sv[2];
+	scmp_filter_ctx ctx;
+	ssize_t n;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(sendto), 0), 0);
+	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(sendmsg), 0), 0);
+	ck_assert_int_eq(seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(sendmmsg), 0), 0);
+	ck_assert_int_eq(seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1), 0);
+	ck_assert_int_eq(seccomp_load(ctx), 0);
+	seccomp_release(ctx);
+
+	log_init("cc-helper", 0, LOG_TARGET_JOURNAL, sv[0]);
+	ck_assert_int_ne(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+	log_submit(LOG_NOTICE, 0, NULL, LOG_FIELDS({ "CC_LINES", "one\ntwo" }), "confined");
+	n = recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT);
+	ck_assert_int_eq(n, (ssize_t)(sizeof("MESSAGE=confined\nPRIORITY=5\n"
+		"SYSLOG_IDENTIFIER=cc-helper\nCC_LINES\n") - 1 + 8 + 7 + 1));
+	ck_assert_mem_eq(buf, "MESSAGE=confined\nPRIORITY=5\nSYSLOG_IDENTIFIER=cc-helper\n"
+			 "CC_LINES\n\x07\0\0\0\0\0\0\0one\ntwo\n", (size_t)n);
+	ck_assert_uint_eq(log_dropped(), 0);
+}
+END_TEST
+
+/* The installed sender gets one "KEY=value" iovec per field, multi-line
+ * values as they are (sd_journal_sendv encodes them). */
+static char sent[8][64];
+static int n_sent;
+
+static int fake_sendv(const struct iovec *iov, int n)
+{
+	n_sent = n;
+	for (int i = 0; i < n && i < 8; i++)
+		snprintf(sent[i], sizeof(sent[i]), "%.*s", (int)iov[i].iov_len,
+			 (const char *)iov[i].iov_base);
+	return 0;
+}
+
+START_TEST(test_sendv_fields)
+{
+	char buf[64];
+	int rd = capture_stderr_pipe();
+
+	log_set_journal_sendv(fake_sendv);
+	log_init("cc-test", 0, LOG_TARGET_JOURNAL, -1);
+	log_submit(LOG_ERR, 0, MSGID_HELPER_STOPPED,
+		   LOG_FIELDS({ "CC_REASON", "multi\nline" }), "stopped");
+	ck_assert_int_eq(n_sent, 5);
+	ck_assert_str_eq(sent[0], "MESSAGE=stopped");
+	ck_assert_str_eq(sent[1], "PRIORITY=3");
+	ck_assert_str_eq(sent[2], "MESSAGE_ID=" MSGID_HELPER_STOPPED);
+	ck_assert_str_eq(sent[3], "SYSLOG_IDENTIFIER=cc-test");
+	ck_assert_str_eq(sent[4], "CC_REASON=multi\nline");
+	ck_assert_uint_eq(drain(rd, buf, sizeof(buf)), 0);
+}
+END_TEST
+
+/* The master's sender: records go to sd_journal_sendv(), never to stderr.
  * (libsystemd reports success when no journald runs at all.) */
 START_TEST(test_sd_journal_path)
 {
 	char buf[64];
 	int rd = capture_stderr_pipe();
 
+	log_set_journal_sendv(sd_journal_sendv);
 	log_init("cc-test", 0, LOG_TARGET_JOURNAL, -1);
 	ck_assert(log_uses_journal());
 	log_submit(LOG_ERR, 0, MSGID_HELPER_STOPPED,
 		   LOG_FIELDS({ "CC_REASON", "multi\nline" }), "via libsystemd");
 	ck_assert_uint_eq(drain(rd, buf, sizeof(buf)), 0);
 	ck_assert_uint_eq(log_dropped(), 0);
+}
+END_TEST
+
+/* Neither a journal fd nor a sender (a program that does not link
+ * libsystemd): the record is not lost, it becomes a stderr line. */
+START_TEST(test_journal_without_sender)
+{
+	char buf[256];
+	int rd = capture_stderr_pipe();
+	size_t n;
+
+	log_init("cc-test", 0, LOG_TARGET_JOURNAL, -1);
+	log_error("no sender");
+	n = drain(rd, buf, sizeof(buf) - 1);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "cc-test["));
+	ck_assert_ptr_nonnull(strstr(buf, "ERROR no sender\n"));
 }
 END_TEST
 
@@ -438,7 +529,10 @@ static Suite *log_suite(void)
 	tcase_add_test(tj, test_native_drop_on_full);
 	tcase_add_test(tj, test_native_drop_too_large);
 	tcase_add_test(tj, test_journal_fd_ownership);
+	tcase_add_test(tj, test_native_write_only);
+	tcase_add_test(tj, test_sendv_fields);
 	tcase_add_test(tj, test_sd_journal_path);
+	tcase_add_test(tj, test_journal_without_sender);
 	return s;
 }
 

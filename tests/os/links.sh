@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The helper links only what it uses: it is exec'd for every VM, and each
+# shared object costs the dynamic loader time and memory at every spawn
+# (issue 10). libsystemd (and, through it, libgcrypt, liblzma, libzstd,
+# liblz4, libgpg-error) belongs to the master alone: the helper writes its
+# journal records itself (src/common/log.c).
+. "$(dirname "$0")/lib.sh"
+
+need readelf binutils
+helper=$B/cc-proxy-vmhelper
+[ -x "$helper" ] || fail "$helper not built"
+needed=$(readelf -d "$helper" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+[ -n "$needed" ] || fail "readelf shows no NEEDED entry in $helper"
+for lib in $needed; do
+	case "$lib" in
+	libevent-*|libevent_core-*|libjson-c.*|libseccomp.*|libcap-ng.*|libc.*) ;;
+	*) fail "cc-proxy-vmhelper needs $lib, which it does not use" ;;
+	esac
+done
+ok "cc-proxy-vmhelper needs only:" $needed
+readelf -d "$B/cc-proxy" | grep -q 'NEEDED.*libsystemd' ||
+	fail "cc-proxy does not link libsystemd (sd_notify, sd_journal_sendv)"
+ok "cc-proxy links libsystemd"
