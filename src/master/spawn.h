@@ -1,7 +1,7 @@
 /*
  * spawn.h - how a helper process comes to be: what it is started with
  * (resolved once at start-up), the VM sockets the master connects for
- * it, and fork + exec with the fd layout of ipc.h.
+ * it, and vfork + exec with the fd layout of ipc.h.
  */
 #pragma once
 
@@ -49,10 +49,10 @@ const char *spawn_connect_strerror(int r);
 int spawn_journal_socket(int *out);
 
 /**
- * spawn_helper() - fork and exec the helper for @container_id.
+ * spawn_helper() - vfork and exec the helper for @container_id.
  * @fds: the sources of fds 3..7 (0, 1: /dev/null and 2: our stderr are
  *       added here); the caller keeps and closes its copies.
- * Between fork and exec the child only moves fds, closes the rest,
+ * Between vfork and exec the child only moves fds, closes the rest,
  * resets signals and execs. Return: 0 (*pid) or -errno.
  */
 int spawn_helper(const struct master_config *cfg, const char *container_id,

@@ -41,9 +41,19 @@
 #include "log.h"
 #include "session.h"
 
-/* Read ahead at most this much; one whole message must fit. */
-#define IOCHAN_IN_HIGH	(64u * 1024u)
+/* One read(2) takes up to this much: with libevent's default (16 KiB,
+ * or what FIONREAD says) a full-speed stream cost two reads, two FIONREAD
+ * and two epoll round trips per write toward the shim (issue 10). */
+#define IOCHAN_READ_MAX	(64u * 1024u)
+/* Read ahead at most this much; one whole message must fit. Above one
+ * read plus the partial message processing leaves behind, so that a
+ * read never reaches it while nothing is congested: reaching the read
+ * watermark makes libevent drop and re-add the socket's epoll interest
+ * (two epoll_ctl) around every callback. */
+#define IOCHAN_IN_HIGH	(IOCHAN_READ_MAX + 2 * HYPER_IO_RECV_MAX)
 _Static_assert(IOCHAN_IN_HIGH >= HYPER_IO_RECV_MAX, "a whole io message must fit");
+/* One write(2) toward the agent takes up to this much (stdin). */
+#define IOCHAN_WRITE_MAX	(64u * 1024u)
 
 /* The null session's sequence numbers. */
 #define IOCHAN_NULL_STDOUT	1
@@ -272,6 +282,11 @@ int iochan_new(struct iochan **out, struct helper *h, int fd)
 			  iochan_on_event, io);
 	bufferevent_setwatermark(io->bev, EV_READ, 0, IOCHAN_IN_HIGH);
 	bufferevent_setwatermark(io->bev, EV_WRITE, HELPER_IO_OUT_LOW, 0);
+	if (bufferevent_set_max_single_read(io->bev, IOCHAN_READ_MAX) < 0 ||
+	    bufferevent_set_max_single_write(io->bev, IOCHAN_WRITE_MAX) < 0) {
+		iochan_free(io);
+		return -ENOMEM;
+	}
 	*out = io;
 	return 0;
 }

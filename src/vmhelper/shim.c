@@ -47,6 +47,12 @@
 #include "shim.h"
 #include "shimlog.h"
 
+/* Largest single read and write on a shim connection (shim_new()): a
+ * read stays within HELPER_STDIN_HIGH of queued stdin, a write takes
+ * what HELPER_SHIM_OUT_HIGH lets wait. */
+#define SHIM_READ_MAX	(64u * 1024u)
+#define SHIM_WRITE_MAX	(256u * 1024u)
+
 enum {
 	SHIM_PAUSE_COMMAND = 1 << 0,	/* a Signal waits for its answer */
 	SHIM_PAUSE_STDIN = 1 << 1,	/* the session's stdin queue is full */
@@ -509,6 +515,12 @@ static struct shim *shim_new(struct helper *h, int fd, uint64_t io_base, pid_t p
 	    !evbuffer_add_cb(shim_output(sh), shim_on_output_change, sh))
 		return shim_free(sh);
 	bufferevent_setcb(sh->bev, shim_on_read, shim_on_write, shim_on_event, sh);
+	/* Full-size reads and writes: libevent's default of 16 KiB cut a
+	 * stdout stream into many small writev calls and stdin frames into
+	 * several reads, each with its own FIONREAD (issue 10). */
+	if (bufferevent_set_max_single_read(sh->bev, SHIM_READ_MAX) < 0 ||
+	    bufferevent_set_max_single_write(sh->bev, SHIM_WRITE_MAX) < 0)
+		return shim_free(sh);
 	return sh;
 }
 
