@@ -34,7 +34,7 @@
 #define AGENT_IO_DATA	(AGENT_IO_MSG - HYPER_IO_HEADER_SIZE)
 #define AGENT_BATCH	25u			/* messages per template */
 #define AGENT_IN_MAX	(1024u * 1024u)		/* bound on buffered input */
-#define AGENT_OUT_MAX	4096u			/* ctl answers, io tails */
+#define AGENT_OUT_MAX	(2 * AGENT_IO_MSG)	/* ctl answers, io tails */
 
 enum { K_LCTL, K_LIO, K_CTL, K_IO };
 
