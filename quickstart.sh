@@ -62,7 +62,7 @@ check_summary() {
 	local log sums total=0 failures=0 errors=0 n f e
 	say "Check suites"
 	for log in $(find tests -name '*.log' ! -name test-suite.log | sort); do
-		# A log may hold several suites (socket_activated.sh runs four).
+		# A log may hold several suites (socket_activated.sh runs five).
 		sums=$(sed -nE 's/^[0-9]+%: Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/p' "$log" |
 			awk '{ n += $1; f += $2; e += $3 } END { if (NR) print n, f, e }')
 		[ -n "$sums" ] || continue

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,7 +356,9 @@ START_TEST(test_non_owner_refused)
 	}
 	texec_vm_up(&x, 0, 0, NULL);
 	/* SO_PEERCRED records the effective uid at connect(); group 0
-	 * keeps the right to connect to the 0660 root:root socket. */
+	 * keeps the right to connect to the 0660 root:root socket (the
+	 * unit's SocketMode; systemd-socket-activate leaves it 0755). */
+	ck_assert_int_eq(chmod(x.h->sock, 0660), 0);
 	ck_assert_int_eq(setresuid((uid_t)-1, 65534, (uid_t)-1), 0);
 	c = tclient_connect(x.h, "nobody");
 	ck_assert_int_eq(setresuid((uid_t)-1, 0, (uid_t)-1), 0);
