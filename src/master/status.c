@@ -187,16 +187,24 @@ static int status_entry_fill(struct status_entry *e, struct vm *vm, uint64_t now
 static const char *status_parse(const struct frame *f, char **id)
 {
 	_cleanup_json_ struct json_object *o = NULL;
+	struct json_tokener *tok;
 	struct json_object *v;
+	bool whole;
 
 	*id = NULL;
 	if (f->payload_len == 0)
 		return NULL;
 	if (strlen((const char *)f->payload) != f->payload_len)
 		return "the request holds a NUL byte";
-	o = json_tokener_parse((const char *)f->payload);
-	if (!o || !json_object_is_type(o, json_type_object))
-		return "the request is not a JSON object";
+	tok = json_tokener_new();	/* json-c's default depth bound */
+	if (!tok)
+		return "out of memory";
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, (const char *)f->payload, (int)f->payload_len);
+	whole = o && json_tokener_get_parse_end(tok) == f->payload_len;
+	json_tokener_free(tok);
+	if (!whole || !json_object_is_type(o, json_type_object))
+		return "the request is not one JSON object";
 	json_object_object_foreach(o, key, val) {
 		if (strcmp(key, "containerId"))
 			return "unknown key in the request (only containerId)";

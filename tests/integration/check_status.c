@@ -382,7 +382,7 @@ START_TEST(test_bad_requests)
 {
 	static const char *const bad[] = {
 		"{\"containerId\":\"nope\"}", "{\"containerId\":5}", "{\"containerId\":\"\"}",
-		"{\"other\":1}", "[1]", "{", "null",
+		"{\"other\":1}", "[1]", "{", "null", "{} {}",
 	};
 	struct tclient *c;
 	struct json_object *reply;
