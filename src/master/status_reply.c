@@ -10,8 +10,9 @@
  *
  * Limits are one table, status_limits[]: a name, the bound, and how
  * close the proxy is to it now ("used": for a per-VM bound, the VM
- * closest to it). Adding a limit is one row; cc-proxyctl prints every
- * limit it is given, so it needs no change.
+ * closest to it). Adding a limit is one row (and a one-line accessor of
+ * what it bounds); cc-proxyctl prints every limit it is given, so it
+ * needs no change.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -30,45 +31,75 @@
 #include "registry.h"
 #include "status.h"
 
+/*
+ * A bound the proxy enforces, and how close it is now: @used for a bound
+ * on the whole proxy, else @per_vm for a bound on each VM, of which the
+ * VM closest to it is shown.
+ */
 struct status_limit {
 	const char *name;	/* the key under "limits" */
 	uint64_t max;
 	uint64_t (*used)(const struct master *m);
+	uint64_t (*per_vm)(const struct vm *vm);
 };
 
-static uint64_t status_used_clients(const struct master *m)
+static uint64_t status_clients(const struct master *m)
 {
 	return m->n_clients;
 }
 
-static uint64_t status_used_vm_tokens(const struct master *m)
+static uint64_t status_vm_tokens(const struct vm *vm)
 {
-	const struct vm *vm;
-	uint64_t most = 0;
-
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (vm->n_tokens > most)
-			most = vm->n_tokens;
-	return most;
+	return vm->n_tokens;
 }
 
-static uint64_t status_used_helper_queue(const struct master *m)
+static uint64_t status_vm_shims(const struct vm *vm)
 {
-	const struct vm *vm;
-	uint64_t most = 0;
+	const struct vm_token *t;
+	uint64_t n = 0;
 
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (vm->ch && ipc_channel_queued(vm->ch) > most)
-			most = ipc_channel_queued(vm->ch);
-	return most;
+	TAILQ_FOREACH(t, &vm->tokens, entry)
+		n += t->state != TOKEN_FREE;	/* handed, or being handed, to a shim */
+	return n;
+}
+
+static uint64_t status_vm_queue(const struct vm *vm)
+{
+	return vm->ch ? ipc_channel_queued(vm->ch) : 0;
+}
+
+static uint64_t status_vm_queue_bytes(const struct vm *vm)
+{
+	return vm->ch ? ipc_channel_queued_bytes(vm->ch) : 0;
+}
+
+static uint64_t status_vm_queue_fds(const struct vm *vm)
+{
+	return vm->ch ? ipc_channel_queued_fds(vm->ch) : 0;
 }
 
 /* THE limits table: one row per bound the proxy enforces. */
 static const struct status_limit status_limits[] = {
-	{ "clients", MASTER_MAX_CLIENTS, status_used_clients },
-	{ "tokensPerVm", REGISTRY_VM_TOKENS_MAX, status_used_vm_tokens },
-	{ "helperQueue", IPC_QUEUE_MAX, status_used_helper_queue },
+	{ "clients", MASTER_MAX_CLIENTS, status_clients, NULL },
+	{ "tokensPerVm", REGISTRY_VM_TOKENS_MAX, NULL, status_vm_tokens },
+	{ "shimsPerVm", IPC_HELPER_SHIMS_MAX, NULL, status_vm_shims },
+	{ "helperQueue", IPC_QUEUE_MAX, NULL, status_vm_queue },
+	{ "helperQueueBytes", IPC_QUEUE_BYTES_MAX, NULL, status_vm_queue_bytes },
+	{ "helperQueueFds", IPC_QUEUE_FDS_MAX, NULL, status_vm_queue_fds },
 };
+
+static uint64_t status_limit_used(const struct master *m, const struct status_limit *l)
+{
+	const struct vm *vm;
+	uint64_t most = 0;
+
+	if (l->used)
+		return l->used(m);
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		if (l->per_vm(vm) > most)
+			most = l->per_vm(vm);
+	return most;
+}
 
 /* Add @key: @val (consumed) to @o. Return: 0 or -ENOMEM. */
 static int status_add(struct json_object *o, const char *key, struct json_object *val)
@@ -105,7 +136,7 @@ static struct json_object *status_limits_json(const struct master *m)
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(status_limits); i++) {
 		l = json_object_new_object();
 		r = status_add(o, status_limits[i].name, l);
-		r = r ?: status_add_u64(l, "used", status_limits[i].used(m));
+		r = r ?: status_add_u64(l, "used", status_limit_used(m, &status_limits[i]));
 		r = r ?: status_add_u64(l, "max", status_limits[i].max);
 	}
 	return r ? NULL : TAKE_PTR(o);

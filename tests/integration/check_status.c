@@ -120,6 +120,7 @@ START_TEST(test_process_figures)
 	ck_assert_int_eq(jint(vm, "tokensClaimed"), 1);
 	ck_assert_int_eq(jint(vm, "bytesFromShims"), 0);
 	ck_assert_int_gt(jint(vm, "helperPid"), 0);
+	ck_assert_int_eq(jint(jget(jget(jget(reply, "proxy"), "limits"), "shimsPerVm"), "used"), 1);
 	json_object_put(reply);
 
 	memset(chunk, 'i', sizeof(chunk));
