@@ -22,8 +22,9 @@
  * Callbacks may free the channel: while a callback runs the channel is
  * marked "dispatching" and ipc_channel_free() only detaches it (closes the
  * socket, drops the queue); the memory goes when the dispatch unwinds, and
- * no member is touched in between. The channel does only sendmsg/recvmsg
- * and libevent calls once running, as the confined helper requires.
+ * no member is touched in between. Once running, the channel does only
+ * send (no fd attached), sendmsg (an fd attached: never in the helper),
+ * recvmsg and libevent calls, as the confined helper requires.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
