@@ -1,8 +1,10 @@
 /*
  * watchdog.c - pings to each helper (watchdog.h).
  *
- * One persistent evtimer per VM, period --wait-timeout, armed when the
- * agent is ready. Each tick: if the last IPC_M_PING has no IPC_H_PONG
+ * One persistent evtimer per VM, period --wait-timeout but at least
+ * WATCHDOG_PERIOD_MIN_MS, armed when the agent is ready. The floor keeps a
+ * short --wait-timeout (tests use 0.5 s) from killing a helper that is
+ * merely slow - under a sanitizer, on a loaded host - rather than stuck. Each tick: if the last IPC_M_PING has no IPC_H_PONG
  * yet, the helper had a whole period to answer and did not - its loop is
  * stuck or it stopped reading - so it is killed (helper_fail()); else a
  * new ping goes out. A hung helper is thus found within two periods. The
@@ -27,6 +29,16 @@
 #include "registry.h"
 #include "watchdog.h"
 
+#define WATCHDOG_PERIOD_MIN_MS	2000u
+
+/* The period, in ms: --wait-timeout, at least WATCHDOG_PERIOD_MIN_MS. */
+static uint32_t watchdog_period_ms(const struct vm *vm)
+{
+	uint32_t ms = vm->m->cfg.wait_timeout_ms;
+
+	return ms < WATCHDOG_PERIOD_MIN_MS ? WATCHDOG_PERIOD_MIN_MS : ms;
+}
+
 static void watchdog_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct vm *vm = arg;
@@ -40,7 +52,7 @@ static void watchdog_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (vm->ping_out) {
 		snprintf(reason, sizeof(reason),
 			 "unresponsive: no answer to a ping within %.3g s",
-			 vm->m->cfg.wait_timeout_ms / 1000.0);
+			 watchdog_period_ms(vm) / 1000.0);
 		event_del(vm->ping_timer);
 		helper_fail(vm, reason);
 		return;
@@ -54,10 +66,13 @@ static void watchdog_on_tick(evutil_socket_t fd, short what, void *arg)
 
 void watchdog_start(struct vm *vm)
 {
+	uint32_t ms = watchdog_period_ms(vm);
+	const struct timeval period = { ms / 1000, (ms % 1000) * 1000 };
+
 	if (vm->ping_timer)
 		return;
 	vm->ping_timer = event_new(vm->m->base, -1, EV_PERSIST, watchdog_on_tick, vm);
-	if (!vm->ping_timer || event_add(vm->ping_timer, &vm->m->cfg.wait_timeout) < 0)
+	if (!vm->ping_timer || event_add(vm->ping_timer, &period) < 0)
 		log_submit(LOG_ERR, 0, NULL, LOG_FIELDS({ "CC_CONTAINER_ID", vm->container_id }),
 			   "VM %s: cannot start the watchdog of its helper", vm->container_id);
 }

@@ -9,7 +9,8 @@ struct vm;
 struct ipc_view;
 
 /**
- * watchdog_start() - from now on (READY), every --wait-timeout send
+ * watchdog_start() - from now on (READY), every --wait-timeout (at
+ * least 2 s) send
  * @vm's helper an IPC_M_PING; if the previous one is still unanswered
  * by then, the helper is killed as unresponsive (audited). Failure to
  * allocate the timer is logged: the VM then runs without a watchdog.
