@@ -82,6 +82,26 @@ start_proxy() {
 
 ctl() { "$B/cc-proxyctl" --socket "$T/proxy.sock" --timeout 10 "$@"; }
 
+# copy_bins_for UID GID NAME...: for a test that runs the build's binaries
+# as another user. The build tree may sit where only root can enter (a
+# clone under `mktemp -d` or /root), so NAME... are copied into $T/bin,
+# which the user can read and enter (removed with $T). The master finds
+# its helper beside itself: copy them together. Sets UB to that directory;
+# skips the test if the user still cannot run them there (/tmp noexec).
+copy_bins_for() {
+	local uid=$1 gid=$2 n
+	shift 2
+	UB=$T/bin
+	mkdir -m 0755 "$UB"
+	for n in "$@"; do
+		[ -x "$B/$n" ] || fail "$B/$n is not built"
+		install -m 0755 "$B/$n" "$UB/$n"
+	done
+	chmod 0755 "$T"
+	setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$UB/$1" --help >/dev/null 2>&1 ||
+		skip "uid $uid cannot run binaries from $UB (mount options of $(dirname "$T")?)"
+}
+
 register() { # register NAME [tokens]
 	ctl register "$1" --ctl "$T/$1.ctl" --io "$T/$1.io" --tokens "${2:-0}" >"$T/register-$1.out"
 }
