@@ -45,7 +45,7 @@ have "$sysusersdir/cc-proxy.conf"
 
 # The units name the installed master and the configured socket.
 exec_start=$(unit_value "$D$svc" ExecStart)
-[ "${exec_start%% *}" = "$master" ] || fail "ExecStart=$exec_start does not run $master"
+[ "$(unit_program "$D$svc")" = "$master" ] || fail "ExecStart=$exec_start does not run $master"
 listen=$(unit_value "$D$sock" ListenStream)
 want=${socket_path/#\/var\/run\//\/run\/}
 [ "$listen" = "$want" ] || fail "ListenStream=$listen, configured socket is $socket_path"

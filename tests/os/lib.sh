@@ -37,3 +37,12 @@ load_dirs() {
 unit_value() {
 	sed -n "s/^$2=//p" "$1" | head -n 1
 }
+
+# unit_program FILE: the program ExecStart= of FILE runs: its first word,
+# with the \x20 that stands for a space in the path (mk/os.am) undone.
+unit_program() {
+	local v
+	v=$(unit_value "$1" ExecStart)
+	v=${v%% *}
+	printf '%s\n' "${v//\\x20/ }"
+}

@@ -17,7 +17,7 @@ sock=$B/systemd/cc-proxy.socket
 [ -f "$svc" ] && [ -f "$sock" ] || fail "units not generated in $B/systemd (make all)"
 
 exec_start=$(unit_value "$svc" ExecStart)
-master=${exec_start%% *}
+master=$(unit_program "$svc")
 case "$master" in /*) ;; *) fail "ExecStart= is not an absolute path: $exec_start" ;; esac
 [ -x "$B/cc-proxy" ] || fail "$B/cc-proxy not built"
 
