@@ -48,9 +48,9 @@ echo
 cat <<MSG
 cc-proxy is serving on $sock (log: $dir/proxy.log).
 Try, in another terminal:
-  $build/cc-proxyctl -s $sock hyper demo version
-  $build/cc-proxyctl -s $sock exec demo -- ls /
-  $build/cc-proxyctl -s $sock exec demo -t -- sh        (interactive, with a terminal)
+  "$build/cc-proxyctl" -s "$sock" hyper demo version
+  "$build/cc-proxyctl" -s "$sock" exec demo -- ls /
+  "$build/cc-proxyctl" -s "$sock" exec demo -t -- sh        (interactive, with a terminal)
   ps -o pid,comm,args --ppid ${pids[1]}          (one confined helper per VM)
 Ctrl-C stops everything.
 MSG
