@@ -349,6 +349,11 @@ bool lu_wait_helper_stopped(struct harness *h, struct tclient *c, const char *id
 
 /* ---- the master under valgrind ------------------------------------------ */
 
+/* cc-proxy --wait-timeout under valgrind: the master runs many times
+ * slower, and on a busy machine the harness's 2 s for an agent's READY
+ * ran out (no test here waits for that timeout to fire). */
+#define LU_VALGRIND_WAIT_TIMEOUT "10"
+
 bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log)
 {
 	static const char *const valgrind = "/usr/bin/valgrind";
@@ -366,7 +371,7 @@ bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log)
 		 * --trace-children, valgrind execs it natively. */
 		"--trace-children=no",
 		proxy, "--socket-path", h->sock, "--helper", helper,
-		"--wait-timeout", HARNESS_PROXY_WAIT_TIMEOUT, "-v", "3", NULL,
+		"--wait-timeout", LU_VALGRIND_WAIT_TIMEOUT, "-v", "3", NULL,
 	};
 
 #ifdef CC_PROXY_SANITIZERS
