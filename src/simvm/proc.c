@@ -6,10 +6,15 @@
  *  1. proc_start(): pipes (or a pty with process.terminal), fork, exec.
  *     The child gets its own session (so a whole group can be killed and
  *     a pty can become its controlling terminal) and dies with the simvm
- *     (PR_SET_PDEATHSIG). The command is ACKed once the child is forked,
- *     as hyperstart does: when the child cannot exec (no such binary, no
+ *     (PR_SET_PDEATHSIG). As in hyperstart, a process that cannot run is
+ *     still ACKed: when the child cannot exec (no such binary, no
  *     permission, no workdir) it writes why on its own stderr and exits
- *     127 (not found) or 126 (any other reason), reported like any exit.
+ *     127 (not found) or 126 (any other reason), which is reported after
+ *     the ACK like any output and exit. The ACK waits until the child has
+ *     exec'd or exited (end of file on a CLOEXEC pipe), and signals are
+ *     blocked from fork until the child has reset their dispositions: a
+ *     killcontainer right after the ACK never meets the simvm's own
+ *     handlers in the child (libevent's would pass it on to the simvm).
  *  2. Output: each read from stdout/stderr (the pty: everything) is sent
  *     on seq_out / seq_err at once.
  *  3. stdin from io is written to the process; what does not fit in the
@@ -285,9 +290,8 @@ static void proc_child_say(int fd, const char *what, const char *arg, int e)
  */
 static void __attribute__((noreturn))
 proc_child(const struct simvm_spec *s, pid_t parent, int in, int out, int errfd,
-	   int tty)
+	   int tty, const sigset_t *mask)
 {
-	sigset_t none;
 	int e;
 
 	/* Die with the simulated VM, as processes die with a real one. */
@@ -298,8 +302,8 @@ proc_child(const struct simvm_spec *s, pid_t parent, int in, int out, int errfd,
 	 * an ignored disposition would survive exec. */
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* What was pending since the fork now gets its default action. */
+	sigprocmask(SIG_SETMASK, mask, NULL);
 	setsid();
 	if (tty >= 0) {
 		ioctl(tty, TIOCSCTTY, 0);
@@ -416,15 +420,21 @@ static int proc_watch(struct simvm_proc *p, int parent[3])
 struct simvm_proc *proc_start(struct simvm *vm, const char *container,
 			      bool is_init, const struct simvm_spec *s, char **err)
 {
-	int child[3] = { -1, -1, -1 }, parent[3] = { -1, -1, -1 };
+	int child[3] = { -1, -1, -1 }, parent[3] = { -1, -1, -1 }, report[2] = { -1, -1 };
 	int tty = -1, r;
 	struct simvm_proc *p = NULL;
 	pid_t self = getpid(), pid;
+	sigset_t all, old, none;
+	int e;
+	char c;
+	ssize_t n;
 
 	*err = NULL;
 	if (proc_check_unique(vm, container, s, err) < 0)
 		return NULL;
 	r = proc_make_fds(s->terminal, child, parent, &tty);
+	if (r == 0 && pipe2(report, O_CLOEXEC) < 0)
+		r = -errno;
 	if (r == 0 && !(p = proc_new(vm, container, is_init, s)))
 		r = -ENOMEM;
 	if (r < 0) {
@@ -432,14 +442,25 @@ struct simvm_proc *proc_start(struct simvm *vm, const char *container,
 			*err = NULL;
 		goto out;
 	}
+	sigfillset(&all);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		proc_child(s, self, child[0], child[1], child[2], tty);
+		proc_child(s, self, child[0], child[1], child[2], tty, &none);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		if (asprintf(err, "fork: %s", strerror(errno)) < 0)
+		if (asprintf(err, "fork: %s", strerror(e)) < 0)
 			*err = NULL;
 		goto out;
 	}
+	/* Exec (or the child's exit) closes the CLOEXEC pipe; nothing is
+	 * ever written to it. */
+	closep(&report[1]);
+	do
+		n = read(report[0], &c, 1);
+	while (n < 0 && errno == EINTR);
 	p->pid = pid;
 	LIST_INSERT_HEAD(&vm->procs, p, link);
 	if (proc_watch(p, parent) < 0) {
@@ -472,6 +493,8 @@ done:
 		closep(&parent[i]);
 	}
 	closep(&tty);
+	closep(&report[0]);
+	closep(&report[1]);
 	return p;
 }
 
