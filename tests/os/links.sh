@@ -14,6 +14,8 @@ needed=$(readelf -d "$helper" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 for lib in $needed; do
 	case "$lib" in
 	libevent-*|libevent_core-*|libjson-c.*|libseccomp.*|libcap-ng.*|libc.*|ld-linux*) ;;
+	# --enable-sanitizers: their runtimes
+	libasan.*|libubsan.*) ;;
 	*) fail "cc-proxy-vmhelper needs $lib, which it does not use" ;;
 	esac
 done
