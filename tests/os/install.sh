@@ -42,6 +42,7 @@ sock=$systemdsystemunitdir/cc-proxy.socket
 have "$svc"
 have "$sock"
 have "$sysusersdir/cc-proxy.conf"
+have "$tmpfilesdir/cc-proxy.conf"
 
 # The units name the installed master and the configured socket.
 exec_start=$(unit_value "$D$svc" ExecStart)
@@ -50,6 +51,11 @@ listen=$(unit_value "$D$sock" ListenStream)
 want=${socket_path/#\/var\/run\//\/run\/}
 [ "$listen" = "$want" ] || fail "ListenStream=$listen, configured socket is $socket_path"
 if grep -q '@[a-z_]*@' "$D$svc" "$D$sock"; then fail "unsubstituted @variables@ in the units"; fi
+# The empty directory the service names is the one systemd-tmpfiles creates.
+empty=$(unit_value "$D$svc" ExecStart | sed -n 's/.*--empty-dir \([^ ]*\).*/\1/p')
+[ -n "$empty" ] || fail "ExecStart= names no --empty-dir"
+grep -Eq "^d[[:space:]]+$empty[[:space:]]+0555[[:space:]]+root[[:space:]]+root" "$D$tmpfilesdir/cc-proxy.conf" ||
+	fail "$tmpfilesdir/cc-proxy.conf does not create $empty (0555 root root)"
 ok "units run $master and listen on $listen"
 ok "every file is at its documented path"
 
