@@ -17,6 +17,7 @@ PACKAGES=(
 	build-essential autoconf automake pkg-config
 	libevent-dev libjson-c-dev libseccomp-dev libcap-ng-dev libsystemd-dev check
 	systemd procps util-linux mandoc man-db selinux-policy-dev
+	debhelper lintian
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
