@@ -255,8 +255,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	/* Small maxima reach the "too long" paths; else the real ones. */
-	ctl_max = data[0] & 1 ? HYPER_CTL_RECV_MAX : 8 + (data[0] >> 2);
-	io_max = data[0] & 2 ? HYPER_IO_RECV_MAX : 12 + (data[0] >> 2);
+	ctl_max = data[0] & 1 ? HYPER_CTL_RECV_MAX : 8u + (unsigned)(data[0] >> 2);
+	io_max = data[0] & 2 ? HYPER_IO_RECV_MAX : 12u + (unsigned)(data[0] >> 2);
 	seq = seqs[data[1] & 3] ^ (data[1] >> 2);
 	data += 2, size -= 2;
 
