@@ -6,9 +6,11 @@
  * handover sends a duplicate to the helper.
  * Input is bounded by a read high watermark of one whole frame; frames
  * are decoded one at a time and dispatched (command.c); while a command
- * waits, reading stops. Unanswered output above CLIENT_OUT_HIGH also
+ * waits, reading stops. Unanswered output above --max-output also
  * stops the decoding until the peer reads, so a client that never reads
- * costs only a bounded amount of memory.
+ * costs only a bounded amount of memory. The quotas (connections per
+ * uid, the sum of all buffers, the frame and idle timeouts) are
+ * quota*.c's; this file calls them at accept, on every change, at free.
  *
  * What costs the connection (closed, no response, PROTOCOL.md part 1): an
  * untrusted header (FRAME_E_INVALID), a stream or notification opcode we
@@ -44,6 +46,7 @@
 #include "client.h"
 #include "command.h"
 #include "helper.h"
+#include "quota.h"
 #include "log.h"
 #include "master.h"
 #include "payload.h"
@@ -56,8 +59,9 @@ static void client_free(struct client *c);
 
 static void client_check_congestion(struct client *c)
 {
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CLIENT_OUT_HIGH)
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > c->m->cfg.limits.output)
 		c->out_congested = true;	/* cleared by the write callback */
+	quota_buffered_check(c->m, c);	/* victims close from their resume_ev */
 }
 
 void client_respond(struct client *c, uint8_t opcode, bool error,
@@ -117,6 +121,7 @@ void client_wait(struct client *c, enum client_wait what, uint8_t opcode,
 	c->wait_opcode = opcode;
 	c->wait_vm = vm;
 	bufferevent_disable(c->bev, EV_READ);
+	quota_client_update(c, false);
 	/* Not reading, we would not see the client leave; a RegisterVM
 	 * must know (nothing may stay registered for nobody). */
 	if (c->closed_ev)
@@ -231,6 +236,7 @@ static int client_dispatch(struct client *c, const struct frame *f)
 static int client_process(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
+	bool progress = false;
 
 	while (c->wait == CLIENT_IDLE && !c->out_congested) {
 		struct frame f = FRAME_NULL;
@@ -248,12 +254,16 @@ static int client_process(struct client *c)
 				   r == FRAME_E_INVALID && why ? why : strerror(r < 0 ? -r : EPROTO));
 			return -1;
 		}
+		progress = true;
 		r = client_dispatch(c, &f);
 		frame_deinit(&f);
 		if (r < 0)
 			return -1;
 	}
+	if (c->broken)
+		return -1;
 	client_update_reading(c);
+	quota_client_update(c, progress);
 	return 0;
 }
 
@@ -320,6 +330,8 @@ static void client_on_read(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
+	/* The input grew: over --max-buffered, the biggest holder pays. */
+	quota_buffered_check(c->m, c);
 	if (client_process(c) < 0)
 		client_free(c);
 }
@@ -329,6 +341,8 @@ static void client_on_write(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
+	if (c->broken)
+		return;		/* closed from resume_ev, never handed over */
 	if (c->wait == CLIENT_WAIT_HANDOFF) {
 		client_handoff(c);
 		return;
@@ -387,23 +401,30 @@ int client_new(struct master *m, int fd)
 {
 	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
+	struct quota_uid *lim_uid = NULL;
 	struct client *c;
+	char why[256];
+	int r;
 
-	if (m->n_clients >= MASTER_MAX_CLIENTS) {
-		log_warn("too many clients (%u): connection refused", MASTER_MAX_CLIENTS);
-		close(fd);
-		return -EMFILE;
+	/* The quotas go by the peer's uid: an unknown one counts as a
+	 * single non-root uid of its own ((uid_t)-1). */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		log_warn("SO_PEERCRED failed: %s", strerror(errno));
+	r = quota_admit(m, cred.uid, &lim_uid, why, sizeof(why));
+	if (r < 0) {
+		quota_refuse(m, fd, why);	/* consumes fd */
+		return r;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
+		quota_release(m, lim_uid);
 		close(fd);
 		return -ENOMEM;
 	}
 	c->m = m;
 	c->fd = fd;
+	c->lim_uid = lim_uid;
 	c->id = ++m->next_client_id;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		log_warn("SO_PEERCRED failed: %s", strerror(errno));
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
@@ -416,7 +437,8 @@ int client_new(struct master *m, int fd)
 	 * without it, a departed client is noticed when reading resumes. */
 	if (event_base_get_features(m->base) & EV_FEATURE_EARLY_CLOSE)
 		c->closed_ev = event_new(m->base, fd, EV_CLOSED, client_on_closed, c);
-	if (!c->bev || !c->resume_ev) {
+	if (!c->bev || !c->resume_ev || quota_client_start(c) < 0) {
+		quota_release(m, lim_uid);
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else
@@ -435,6 +457,7 @@ int client_new(struct master *m, int fd)
 	TAILQ_INSERT_TAIL(&m->clients, c, entry);
 	m->n_clients++;
 	audit_client_connected(c->id, c->pid, c->uid, c->gid);
+	quota_client_update(c, false);		/* the idle timer starts */
 	return 0;
 }
 
@@ -463,6 +486,8 @@ static void client_free(struct client *c)
 	}
 	TAILQ_REMOVE(&m->clients, c, entry);
 	m->n_clients--;
+	quota_client_stop(c);		/* before the buffers go */
+	quota_release(m, c->lim_uid);
 	if (c->closed_ev)
 		event_free(c->closed_ev);	/* before the socket goes */
 	bufferevent_free(c->bev);	/* closes the socket */
@@ -484,6 +509,7 @@ void client_attach(struct client *c, struct vm *vm)
 	c->vm = vm;
 	free(c->vm_gone_msg);
 	c->vm_gone_msg = NULL;
+	quota_client_update(c, false);		/* attached: no idle timeout */
 }
 
 void client_vm_gone(struct master *m, struct vm *vm, const char *msg)
@@ -495,6 +521,7 @@ void client_vm_gone(struct master *m, struct vm *vm, const char *msg)
 			c->vm = NULL;
 			free(c->vm_gone_msg);
 			c->vm_gone_msg = strdup(msg);	/* NULL: a generic error later */
+			quota_client_update(c, false);	/* idle from now on */
 		}
 		if (c->wait != CLIENT_IDLE && c->wait_vm == vm)
 			client_finish_error(c, msg);

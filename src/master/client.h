@@ -29,12 +29,22 @@ struct vm_request;
 struct vm_token;
 struct bufferevent;
 struct event;
+struct quota_uid;
+struct evbuffer_cb_entry;
 
 /* Input is read up to one whole frame: the longest header (255 words)
  * plus the largest payload. Beyond that reading pauses (watermark). */
 #define CLIENT_IN_HIGH		(255u * 4u + FRAME_PAYLOAD_MAX)
-/* Unsent responses above this: stop taking commands until they drain. */
-#define CLIENT_OUT_HIGH		(4u * 1024u * 1024u)
+/* Unsent responses above --max-output (quota.h): stop taking commands
+ * until they drain. */
+
+/* What the client's timer measures (quota.h: --frame-timeout,
+ * --idle-timeout). */
+enum client_timer {
+	CLIENT_TIMER_NONE,	/* a command in flight, or attached and idle */
+	CLIENT_TIMER_FRAME,	/* input waiting: an incomplete frame */
+	CLIENT_TIMER_IDLE,	/* nothing to do and not attached */
+};
 
 enum client_wait {
 	CLIENT_IDLE,		/* ready for the next command */
@@ -63,8 +73,16 @@ struct client {
 	struct vm *wait_vm;	/* REGISTER, HYPER, HANDOFF */
 	struct vm_request *wait_req;	/* HYPER */
 	struct vm_token *handoff;	/* HANDOFF: the claimed token */
-	bool out_congested;	/* output above CLIENT_OUT_HIGH */
+	bool out_congested;	/* output above --max-output */
 	bool broken;		/* a response was lost: close from resume_ev */
+
+	/* quotas (quota.c) */
+	struct quota_uid *lim_uid;	/* our uid's count */
+	uint64_t buffered;	/* bytes in our two buffers, while counted */
+	bool uncounted;		/* being closed: bytes no longer counted */
+	struct evbuffer_cb_entry *in_cb, *out_cb;	/* count buffered bytes */
+	struct event *timer;	/* --frame-timeout / --idle-timeout */
+	enum client_timer timer_kind;
 
 	struct vm *vm;		/* attached (RegisterVM/AttachVM) or NULL */
 	char *vm_gone_msg;	/* why the attached VM went away, or NULL */

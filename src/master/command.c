@@ -16,6 +16,7 @@
 #endif
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "frame.h"
 #include "helper.h"
 #include "hyper.h"
+#include "quota.h"
 #include "log.h"
 #include "master.h"
 #include "payload.h"
@@ -38,6 +40,7 @@ int command_answer_tokens(struct client *c, struct vm *vm, unsigned int n,
 	char *json = NULL;
 	unsigned int made = 0;
 	const char *what = NULL;
+	char too_many[320];
 	int r = 0;
 
 	if (n > 0) {
@@ -59,7 +62,14 @@ int command_answer_tokens(struct client *c, struct vm *vm, unsigned int n,
 	for (made = 0; made < n; made++) {
 		r = registry_token_new(vm, &toks[made]);
 		if (r < 0) {
-			what = r == -ENOSPC ? "too many tokens for this VM" : "cannot create a token";
+			if (r == -ENOSPC) {
+				snprintf(too_many, sizeof(too_many), "too many tokens for VM %s: "
+					 "the limit is %u (--max-tokens-per-vm)", vm->container_id,
+					 vm->m->cfg.limits.tokens_per_vm);
+				what = too_many;
+			} else {
+				what = "cannot create a token";
+			}
 			goto out;
 		}
 		texts[made] = toks[made]->token;
@@ -297,6 +307,11 @@ static void command_connect_shim(struct client *c, const struct frame *f)
 		client_respond_error(c, f->opcode, "unknown token");
 	} else if (!t->vm->ch) {
 		client_respond_error(c, f->opcode, "VM %s is gone", t->vm->container_id);
+	} else if (t->state == TOKEN_FREE &&
+		   quota_vm_shims(t->vm) >= c->m->cfg.limits.shims_per_vm) {
+		client_respond_error(c, f->opcode, "too many shims on VM %s: the limit is %u "
+				     "(--max-shims-per-vm)", t->vm->container_id,
+				     c->m->cfg.limits.shims_per_vm);
 	} else if (registry_token_claim(t) < 0) {
 		/* The master's own check: the helper is not trusted to
 		 * refuse a second shim for a session. */

@@ -6,7 +6,7 @@
  *   cc-proxy [-v N] [--socket-path PATH] [--helper PATH]
  *            [--helper-user USER] [--wait-timeout SECONDS]
  *            [--log-target auto|stderr|journal] [--empty-dir DIR]
- *            [-h|--help] [--version]
+ *            [quota options, quota.h] [-h|--help] [--version]
  *
  * Start-up order: logging; fds 0-2 made safe; SIGPIPE ignored; what
  * helpers are started with (spawn_prepare); rlimits and capabilities
@@ -19,6 +19,10 @@
  * file, if we created it), clients are closed, every helper is told
  * IPC_M_SHUTDOWN; the loop ends once all are reaped, or after
  * MASTER_STOP_GRACE_MS plus a SIGKILL round.
+ *
+ * Watchdog: when systemd asks for one (WatchdogSec=, so $WATCHDOG_USEC),
+ * a timer of the event loop sends WATCHDOG=1 at half the interval; a
+ * loop that hangs stops sending and systemd restarts the proxy.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -28,6 +32,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +45,7 @@
 
 #include "caps.h"
 #include "client.h"
+#include "quota.h"
 #include "helper.h"
 #include "listener.h"
 #include "log.h"
@@ -61,6 +67,7 @@ struct options {
 	const char *empty_dir;
 	double wait_timeout;
 	enum log_target target;
+	struct quota_config limits;
 };
 
 static void usage(FILE *f)
@@ -83,16 +90,100 @@ static void usage(FILE *f)
 		"      --log-target T      auto, stderr or journal (default auto)\n"
 		"      --empty-dir DIR     the helpers' empty root when started by root\n"
 		"                          (default /run/cc-proxy/empty)\n"
+		"Quotas (see cc-proxy(8), LIMITS):\n"
+		"      --max-clients N     connections at once (default 4096)\n"
+		"      --max-clients-per-uid N\n"
+		"                          connections of one peer uid (default 1024)\n"
+		"      --root-reserve N    of --max-clients, only for root (default 64)\n"
+		"      --max-output BYTES  unread responses per connection (default 4194304)\n"
+		"      --max-buffered BYTES\n"
+		"                          all connections' buffers together\n"
+		"                          (default 268435456)\n"
+		"      --frame-timeout S   close a connection holding an incomplete frame\n"
+		"                          this long (default 30; 0: never)\n"
+		"      --idle-timeout S    close a connection that is idle and not attached\n"
+		"                          to a VM this long (default 60; 0: never)\n"
+		"      --max-tokens-per-vm N\n"
+		"                          I/O tokens one VM holds (default 1024, at most 16384)\n"
+		"      --max-shims-per-vm N\n"
+		"                          shims connected to one VM (default and most 1000)\n"
 		"  -h, --help              show this help and exit\n"
 		"      --version           show the version and exit\n");
+}
+
+/* The quota options: one table, one parser (quota.h has the bounds). */
+enum limit_kind { LIMIT_COUNT, LIMIT_BYTES, LIMIT_SECONDS };
+
+static const struct limit_opt {
+	const char *name;
+	enum limit_kind kind;
+	unsigned long min, max;		/* counts and bytes */
+	size_t off;			/* in struct quota_config */
+} limit_opts[] = {
+#define LIMIT_OFF(f) offsetof(struct quota_config, f)
+	{ "max-clients", LIMIT_COUNT, 1, QUOTA_CLIENTS_MAX, LIMIT_OFF(clients) },
+	{ "max-clients-per-uid", LIMIT_COUNT, 1, QUOTA_CLIENTS_MAX, LIMIT_OFF(clients_per_uid) },
+	{ "root-reserve", LIMIT_COUNT, 0, QUOTA_CLIENTS_MAX, LIMIT_OFF(root_reserve) },
+	{ "max-output", LIMIT_BYTES, 1, QUOTA_BYTES_MAX, LIMIT_OFF(output) },
+	{ "max-buffered", LIMIT_BYTES, 1, QUOTA_BYTES_MAX, LIMIT_OFF(buffered) },
+	{ "frame-timeout", LIMIT_SECONDS, 0, 0, LIMIT_OFF(frame_timeout_ms) },
+	{ "idle-timeout", LIMIT_SECONDS, 0, 0, LIMIT_OFF(idle_timeout_ms) },
+	{ "max-tokens-per-vm", LIMIT_COUNT, 1, QUOTA_TOKENS_PER_VM_MAX,
+	  LIMIT_OFF(tokens_per_vm) },
+	{ "max-shims-per-vm", LIMIT_COUNT, 1, IPC_HELPER_SHIMS_MAX, LIMIT_OFF(shims_per_vm) },
+#undef LIMIT_OFF
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --@l->name @arg into @cfg; errors are logged. */
+static int parse_limit(const struct limit_opt *l, const char *arg, struct quota_config *cfg)
+{
+	char *field = (char *)cfg + l->off;
+	unsigned long v;
+	double s;
+
+	switch (l->kind) {
+	case LIMIT_SECONDS:
+		if (numparse_seconds(arg, QUOTA_TIMEOUT_MAX, &s) < 0) {
+			log_error("invalid --%s '%s': a number of seconds, at most %.0f "
+				  "(0: never)", l->name, arg, QUOTA_TIMEOUT_MAX);
+			return -EINVAL;
+		}
+		/* Round up: never close earlier than asked. */
+		uint32_t ms = (uint32_t)(s * 1000.0);
+
+		if ((double)ms < s * 1000.0)
+			ms++;
+		memcpy(field, &ms, sizeof(ms));
+		return 0;
+	case LIMIT_BYTES:
+	case LIMIT_COUNT:
+		if (numparse_ulong(arg, l->min, l->max, &v) < 0) {
+			log_error("invalid --%s '%s': a whole number from %lu to %lu",
+				  l->name, arg, l->min, l->max);
+			return -EINVAL;
+		}
+		if (l->kind == LIMIT_BYTES) {
+			uint64_t b = v;
+
+			memcpy(field, &b, sizeof(b));
+		} else {
+			uint32_t n = (uint32_t)v;
+
+			memcpy(field, &n, sizeof(n));
+		}
+		return 0;
+	}
+	return -EINVAL;
 }
 
 /* A number of seconds in (0, MASTER_WAIT_MAX]. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_VERSION = 256, OPT_SOCKET, OPT_HELPER, OPT_USER, OPT_WAIT,
-	       OPT_TARGET, OPT_EMPTY };
-	static const struct option longopts[] = {
+	       OPT_TARGET, OPT_EMPTY, OPT_LIMIT_FIRST };
+	static const struct option base_opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "socket-path", required_argument, NULL, OPT_SOCKET },
@@ -101,9 +192,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "wait-timeout", required_argument, NULL, OPT_WAIT },
 		{ "log-target", required_argument, NULL, OPT_TARGET },
 		{ "empty-dir", required_argument, NULL, OPT_EMPTY },
-		{ NULL, 0, NULL, 0 },
 	};
+	struct option longopts[ARRAY_SIZE(base_opts) + ARRAY_SIZE(limit_opts) + 1];
+	size_t n = 0;
 	int c;
+
+	/* The quota options come from their table. */
+	for (size_t i = 0; i < ARRAY_SIZE(base_opts); i++)
+		longopts[n++] = base_opts[i];
+	for (size_t i = 0; i < ARRAY_SIZE(limit_opts); i++)
+		longopts[n++] = (struct option){ limit_opts[i].name, required_argument, NULL,
+						 OPT_LIMIT_FIRST + (int)i };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
 
 	while ((c = getopt_long(argc, argv, "v:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -148,6 +248,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->empty_dir = optarg;
 			break;
 		default:
+			if (c >= OPT_LIMIT_FIRST &&
+			    (size_t)(c - OPT_LIMIT_FIRST) < ARRAY_SIZE(limit_opts)) {
+				if (parse_limit(&limit_opts[c - OPT_LIMIT_FIRST], optarg,
+						&o->limits) < 0)
+					return -EINVAL;
+				break;
+			}
 			fprintf(stderr, "Try '" MASTER_IDENT " --help' for more information.\n");
 			return -EINVAL;
 		}
@@ -156,7 +263,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	return 0;
+	return quota_config_check(&o->limits);
 }
 
 /* fds 0-2 must be open: whatever we open next must not become "stderr". */
@@ -222,6 +329,35 @@ static void master_on_stop(evutil_socket_t sig, short what, void *arg)
 	master_stop_check(m);
 }
 
+static void master_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* WATCHDOG=1 at half of systemd's interval, from the loop itself: a loop
+ * that hangs is exactly what the watchdog is for. */
+static int master_watchdog(struct master *m)
+{
+	uint64_t usec = 0;
+	struct timeval half;
+	int r = sd_watchdog_enabled(0, &usec);
+
+	if (r < 0)
+		log_warn("ignoring the watchdog settings: %s", strerror(-r));
+	if (r <= 0 || usec == 0)
+		return 0;
+	usec /= 2;
+	half.tv_sec = (time_t)(usec / 1000000);
+	half.tv_usec = (suseconds_t)(usec % 1000000);
+	m->watchdog = event_new(m->base, -1, EV_PERSIST, master_on_watchdog, m);
+	if (!m->watchdog || event_add(m->watchdog, &half) < 0)
+		return -ENOMEM;
+	log_info("watchdog: WATCHDOG=1 every %lld.%06ld s", (long long)half.tv_sec,
+		 (long)half.tv_usec);
+	sd_notify(0, "WATCHDOG=1");
+	return 0;
+}
+
 static int master_events(struct master *m)
 {
 	m->sig_chld = evsignal_new(m->base, SIGCHLD, master_on_sigchld, m);
@@ -242,6 +378,8 @@ static void master_cleanup(struct master *m)
 	m->listener = listener_free(m->listener);
 	client_free_all(m);
 	m->status = status_free(m->status);	/* after the clients: no query left */
+	quota_refuse_free_all(m);
+	quota_free_all(m);
 	/* Helpers that would not go: killed, and reaped if they are gone
 	 * already; the kernel reparents the rest. */
 	helper_kill_all(m);
@@ -260,6 +398,8 @@ static void master_cleanup(struct master *m)
 		event_free(m->sig_int);
 	if (m->stop_timer)
 		event_free(m->stop_timer);
+	if (m->watchdog)
+		event_free(m->watchdog);
 	if (m->base)
 		event_base_free(m->base);
 	free(m->cfg.socket_path);
@@ -277,6 +417,9 @@ static int run(const struct options *o, int level)
 
 	TAILQ_INIT(&m.clients);
 	TAILQ_INIT(&m.vms);
+	LIST_INIT(&m.lim.uids);
+	LIST_INIT(&m.lim.refusals);
+	m.cfg.limits = o->limits;
 	m.cfg.log_level = level;
 	m.cfg.log_journal = log_uses_journal();
 	m.cfg.wait_timeout_ms = (uint32_t)ms;
@@ -299,6 +442,8 @@ static int run(const struct options *o, int level)
 		goto out;
 	}
 	r = master_events(&m);
+	if (r == 0)
+		r = master_watchdog(&m);
 	if (r < 0) {
 		log_error("cannot set up signal handling");
 		goto out;
@@ -335,6 +480,8 @@ out:
 int main(int argc, char **argv)
 {
 	struct options o = { .wait_timeout = MASTER_WAIT_DEFAULT, .target = LOG_TARGET_AUTO };
+
+	quota_config_default(&o.limits);
 	struct sigaction ign = { .sa_handler = SIG_IGN };
 	int level = 0;
 

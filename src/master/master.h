@@ -12,6 +12,8 @@
  *   watchdog.c  pings to each helper; an unresponsive one is killed
  *   spawn.c     connecting a VM's sockets and fork + exec of a helper
  *   caps.c      capabilities and rlimits of the master
+ *   quota.c    quotas: connections per uid, buffers, (quota_refuse.c)
+ *               the answer to a refused connection
  *   audit.c     the lifecycle journal records (msgid.h)
  *   status.c    cc-proxyctl status: who may ask, asking the helpers
  *   status_reply.c  the status reply: figures, limits, JSON
@@ -26,6 +28,7 @@
 #include <sys/time.h>
 #include <sys/types.h>
 
+#include "quota.h"
 #include "log.h"
 
 struct event;
@@ -36,8 +39,6 @@ struct status;
 struct vm;
 struct registry_index;
 
-/* Most client connections at once; more are accepted and closed. */
-#define MASTER_MAX_CLIENTS	4096u
 /* How long a stopping master waits for its helpers before SIGKILL. */
 #define MASTER_STOP_GRACE_MS	5000u
 
@@ -58,6 +59,7 @@ struct master_config {
 	struct timeval wait_timeout;	/* the same, for evtimers */
 	int log_level;
 	bool log_journal;	/* records go to the journal (helpers too) */
+	struct quota_config limits;	/* quotas (quota.h) */
 };
 
 struct master {
@@ -66,6 +68,7 @@ struct master {
 	struct listener *listener;
 	struct client_list clients;
 	size_t n_clients;
+	struct quota_state lim;	/* counts against cfg.limits */
 	uint64_t next_client_id;	/* for logs: "client 7" */
 	struct vm_list vms;		/* every VM with a live helper */
 	struct registry_index *index;	/* registry.c's hash tables, while VMs exist */
@@ -73,6 +76,7 @@ struct master {
 	struct event *sig_term;
 	struct event *sig_int;
 	struct event *stop_timer;
+	struct event *watchdog;		/* WATCHDOG=1 to systemd, or NULL */
 	bool stopping;			/* SIGTERM/SIGINT seen */
 	unsigned int stop_ticks;
 	struct status *status;		/* cc-proxyctl status (status.c) */

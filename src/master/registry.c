@@ -365,7 +365,7 @@ int registry_token_new(struct vm *vm, struct vm_token **out)
 	int r;
 
 	*out = NULL;
-	if (vm->n_tokens >= REGISTRY_VM_TOKENS_MAX)
+	if (vm->n_tokens >= vm->m->cfg.limits.tokens_per_vm)
 		return -ENOSPC;
 	t = calloc(1, sizeof(*t));
 	if (!t)

@@ -38,7 +38,8 @@ struct client;
 struct event;
 struct ipc_channel;
 
-/* The most tokens one VM may hold: bounds the registry's memory. */
+/* The most tokens one VM may hold: bounds the registry's memory. The
+ * limit in force is --max-tokens-per-vm (quota.h), at most this. */
 #define REGISTRY_VM_TOKENS_MAX	16384u
 /* ioBase of the first token; 1 and 2 are the null session's. */
 #define REGISTRY_IO_BASE_FIRST	3u
@@ -153,7 +154,7 @@ void registry_leave_namespace(struct vm *vm, const char *reason);
 
 /**
  * registry_token_new() - a fresh token for @vm with the next ioBase.
- * Return: 0, -ENOSPC over REGISTRY_VM_TOKENS_MAX, -ENOMEM, or the -errno
+ * Return: 0, -ENOSPC at --max-tokens-per-vm, -ENOMEM, or the -errno
  * of token_generate().
  */
 int registry_token_new(struct vm *vm, struct vm_token **out);
