@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -409,6 +410,20 @@ static void master_cleanup(struct master *m)
 	free(m->cfg.empty_dir);
 }
 
+/* Each connection takes an fd, and so does each VM (its channel) and the
+ * loop itself: a soft NOFILE limit below --max-clients would make accept
+ * fail (and pause) before the quotas could say why. */
+static void master_check_nofile(const struct quota_config *q)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)q->clients + QUOTA_REFUSING_MAX + 64)
+		log_warn("--max-clients %u needs more file descriptors than RLIMIT_NOFILE "
+			 "(%llu) allows: raise LimitNOFILE= or lower --max-clients",
+			 q->clients, (unsigned long long)rl.rlim_cur);
+}
+
 static int run(const struct options *o, int level)
 {
 	struct master m = { 0 };
@@ -432,6 +447,7 @@ static int run(const struct options *o, int level)
 	if (r < 0)
 		goto out;
 	caps_limits();
+	master_check_nofile(&m.cfg.limits);
 	r = caps_drop();
 	if (r < 0)
 		goto out;
