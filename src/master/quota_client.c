@@ -136,15 +136,17 @@ void quota_client_update(struct client *c, bool progress)
 }
 
 /* An error response to the command whose header is pending in @c's
- * input, written straight to the socket: only when nothing else is
- * unsent, so it cannot land inside another frame. Best effort. */
+ * input, written straight to the socket: only when no other command is
+ * in flight (its answer is due first) and nothing else is unsent (so it
+ * cannot land inside another frame). Best effort. */
 static void quota_client_tell(struct client *c, const char *why)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer *b;
 	uint8_t head[8];
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	if (c->wait != CLIENT_IDLE ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
 	    evbuffer_copyout(in, head, sizeof(head)) != (ssize_t)sizeof(head) ||
 	    head[6] != FRAME_TYPE_COMMAND || !(b = evbuffer_new()))
 		return;
