@@ -38,10 +38,41 @@
  */
 struct status_limit {
 	const char *name;	/* the key under "limits" */
-	uint64_t max;
+	uint64_t (*max)(const struct master *m);	/* fixed, or an option */
 	uint64_t (*used)(const struct master *m);
 	uint64_t (*per_vm)(const struct vm *vm);
 };
+
+/* The bounds: options in force (quota.h), or compiled in. */
+static uint64_t status_max_clients(const struct master *m)
+{
+	return m->cfg.limits.clients;
+}
+
+static uint64_t status_max_vm_tokens(const struct master *m)
+{
+	return m->cfg.limits.tokens_per_vm;
+}
+
+static uint64_t status_max_vm_shims(const struct master *m)
+{
+	return m->cfg.limits.shims_per_vm;
+}
+
+static uint64_t status_max_queue(const struct master *m)
+{
+	return IPC_QUEUE_MAX;
+}
+
+static uint64_t status_max_queue_bytes(const struct master *m)
+{
+	return IPC_QUEUE_BYTES_MAX;
+}
+
+static uint64_t status_max_queue_fds(const struct master *m)
+{
+	return IPC_QUEUE_FDS_MAX;
+}
 
 static uint64_t status_clients(const struct master *m)
 {
@@ -80,12 +111,12 @@ static uint64_t status_vm_queue_fds(const struct vm *vm)
 
 /* THE limits table: one row per bound the proxy enforces. */
 static const struct status_limit status_limits[] = {
-	{ "clients", MASTER_MAX_CLIENTS, status_clients, NULL },
-	{ "tokensPerVm", REGISTRY_VM_TOKENS_MAX, NULL, status_vm_tokens },
-	{ "shimsPerVm", IPC_HELPER_SHIMS_MAX, NULL, status_vm_shims },
-	{ "helperQueue", IPC_QUEUE_MAX, NULL, status_vm_queue },
-	{ "helperQueueBytes", IPC_QUEUE_BYTES_MAX, NULL, status_vm_queue_bytes },
-	{ "helperQueueFds", IPC_QUEUE_FDS_MAX, NULL, status_vm_queue_fds },
+	{ "clients", status_max_clients, status_clients, NULL },
+	{ "tokensPerVm", status_max_vm_tokens, NULL, status_vm_tokens },
+	{ "shimsPerVm", status_max_vm_shims, NULL, status_vm_shims },
+	{ "helperQueue", status_max_queue, NULL, status_vm_queue },
+	{ "helperQueueBytes", status_max_queue_bytes, NULL, status_vm_queue_bytes },
+	{ "helperQueueFds", status_max_queue_fds, NULL, status_vm_queue_fds },
 };
 
 static uint64_t status_limit_used(const struct master *m, const struct status_limit *l)
@@ -137,7 +168,7 @@ static struct json_object *status_limits_json(const struct master *m)
 		l = json_object_new_object();
 		r = status_add(o, status_limits[i].name, l);
 		r = r ?: status_add_u64(l, "used", status_limit_used(m, &status_limits[i]));
-		r = r ?: status_add_u64(l, "max", status_limits[i].max);
+		r = r ?: status_add_u64(l, "max", status_limits[i].max(m));
 	}
 	return r ? NULL : TAKE_PTR(o);
 }
