@@ -25,6 +25,8 @@ static void reg_setup(void)
 	memset(&m, 0, sizeof(m));
 	TAILQ_INIT(&m.clients);
 	TAILQ_INIT(&m.vms);
+	/* The registry's own hard cap (--max-tokens-per-vm at its most). */
+	m.cfg.limits.tokens_per_vm = REGISTRY_VM_TOKENS_MAX;
 }
 
 static void reg_teardown(void)
