@@ -68,8 +68,6 @@ struct event_base;
 #define IPC_QUEUE_MAX	4096
 #define IPC_QUEUE_BYTES_MAX	(4u * 1024u * 1024u)
 #define IPC_QUEUE_FDS_MAX	64
-/* Most shims one helper serves at once. */
-#define IPC_HELPER_SHIMS_MAX 1000
 
 /*
  * The helper's fd layout, set up by the master between fork and exec
