@@ -298,8 +298,14 @@ static void helper_on_ipc_close(struct ipc_channel *ch, int err, const char *why
 	if (h->exiting)
 		return;
 	if (err == 0) {
-		helper_log(LOG_INFO, 1, 0, "the master closed the channel: exiting");
-		helper_exit(h, EXIT_SUCCESS, false);
+		/* EOF without IPC_M_SHUTDOWN: the master crashed or was
+		 * killed. Nobody is left to answer for this VM: what the shims
+		 * have been sent already reaches them (bounded), then they get
+		 * EOF and the helper ends - never an orphan for good. */
+		helper_log(LOG_WARNING, 0, 0, "the master is gone: delivering what the shims "
+			   "hold (at most %u ms), then exiting", HELPER_ORPHAN_GRACE_MS);
+		h->master_gone = true;
+		helper_exit(h, EXIT_SUCCESS, true);
 		return;
 	}
 	helper_log(LOG_ERR, 0, 0, "master channel failed: %s",
@@ -345,14 +351,20 @@ static void helper_on_exit(evutil_socket_t fd, short what, void *ctx)
 		helper_teardown(h);
 	if (h->wait_timeout_ms < limit)
 		limit = h->wait_timeout_ms;
+	if (h->master_gone)
+		limit = HELPER_ORPHAN_GRACE_MS;
 	if ((!h->ipc || ipc_channel_queued(h->ipc) == 0) &&
 	    TAILQ_EMPTY(&h->orphans)) {
 		event_base_loopbreak(h->base);
 		return;
 	}
 	if ((h->exit_ticks - 1) * HELPER_EXIT_POLL_MS >= limit) {
-		helper_log(LOG_WARNING, 0, 0, "exiting with %zu messages to the master unsent",
-			   h->ipc ? ipc_channel_queued(h->ipc) : 0);
+		if (h->master_gone)
+			helper_log(LOG_WARNING, 0, 0, "the master is gone and the shims did not "
+				   "take their output within %u ms: exiting", limit);
+		else
+			helper_log(LOG_WARNING, 0, 0, "exiting with %zu messages to the master unsent",
+				   h->ipc ? ipc_channel_queued(h->ipc) : 0);
 		event_base_loopbreak(h->base);
 		return;
 	}

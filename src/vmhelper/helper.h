@@ -29,6 +29,10 @@
 /* Log records the guest can cause (an unsolicited ACK, READY again, an
  * unknown code, stray io): a burst of this many, then this many per
  * second; the rest are counted and reported by one record a second. */
+/* The master gone (channel EOF, no IPC_M_SHUTDOWN): the bound on
+ * delivering the shims' output before they get EOF and the helper ends. */
+#define HELPER_ORPHAN_GRACE_MS		5000u
+
 #define HELPER_GUEST_LOG_BURST		20u
 #define HELPER_GUEST_LOG_PER_SEC	5u
 
@@ -88,6 +92,7 @@ struct helper {
 	bool unregistered;		/* IPC_M_UNREGISTER seen */
 	bool exiting;			/* helper_exit() called: callbacks stand down */
 	bool drain_on_exit;		/* flush shims before exiting */
+	bool master_gone;		/* channel EOF without IPC_M_SHUTDOWN */
 	int exit_status;
 	struct event *exit_ev;		/* deferred teardown, then the drain poll */
 	unsigned int exit_ticks;
