@@ -3,6 +3,13 @@
  *
  * The agent sends READY once; until then nothing is sent to it (commands
  * wait in the FIFO) and, past the wait timeout, the VM is reported lost.
+ * READY goes to the first connection of the ctl channel only: a VM
+ * registered again (its earlier helper gone with a crashed master) never
+ * sends it to us. So when READY has not come within AGENT_PROBE_MS, one
+ * PING probes the agent: its ACK proves the agent answers on this
+ * connection, and the helper is ready as if READY had come. An ERROR or
+ * no answer leaves the wait as it was (READY may still come). The probe's
+ * answer is consumed here, before any command can be in flight.
  * Commands go out one at a time: the head of the FIFO is sent when no
  * command is in flight, and the next ACK or ERROR answers it. NEXT is
  * flow control the agent sends for every chunk it reads: it is logged,
@@ -46,7 +53,9 @@ struct agent {
 	struct helper *h;
 	struct bufferevent *bev;
 	struct event *ready_timer;
+	struct event *probe_timer;
 	bool ready;
+	bool probe_inflight;	/* our PING, sent before READY, unanswered */
 	struct agent_cmd *inflight;
 	TAILQ_HEAD(, agent_cmd) queue;
 	size_t queued;
@@ -67,7 +76,7 @@ static void agent_kick(struct agent *a)
 	struct agent_cmd *c;
 	int r;
 
-	while (a->ready && !a->inflight && !a->h->exiting &&
+	while (a->ready && !a->inflight && !a->probe_inflight && !a->h->exiting &&
 	       (c = TAILQ_FIRST(&a->queue))) {
 		TAILQ_REMOVE(&a->queue, c, link);
 		a->queued--;
@@ -135,6 +144,50 @@ void agent_cancel(struct agent *a, struct agent_cmd *cmd)
 	agent_cmd_free(cmd);
 }
 
+/* The agent is ready: READY came, or the probe's ACK. */
+static void agent_set_ready(struct agent *a, const char *how)
+{
+	a->ready = true;
+	evtimer_del(a->ready_timer);
+	evtimer_del(a->probe_timer);
+	helper_log(LOG_INFO, 1, 0, "agent is ready (%s)", how);
+	helper_on_agent_ready(a->h);
+	agent_kick(a);
+}
+
+/* The answer to the probe's PING (always the first answer we get). */
+static void agent_on_probe_answer(struct agent *a, const struct hyper_ctl_msg *m)
+{
+	a->probe_inflight = false;
+	if (a->ready) {
+		agent_kick(a);	/* READY came meanwhile: commands may go */
+		return;
+	}
+	if (m->code == HYPER_ERROR) {
+		helper_log_guest(a->h, LOG_WARNING, 0, 0,
+				 "agent answered the probe's ping with an error: waiting for READY");
+		return;
+	}
+	agent_set_ready(a, "no READY, but it answers ping: a VM registered again");
+}
+
+static void agent_on_probe_timer(evutil_socket_t fd, short what, void *ctx)
+{
+	struct agent *a = ctx;
+	int r;
+
+	if (a->h->exiting || a->ready || a->probe_inflight)
+		return;
+	r = hyper_ctl_encode(bufferevent_get_output(a->bev), HYPER_PING, NULL, 0);
+	if (r < 0) {
+		helper_log(LOG_WARNING, 0, 0, "cannot send the probe's ping: %s", strerror(-r));
+		return;
+	}
+	a->probe_inflight = true;
+	helper_log(LOG_INFO, 1, 0, "no READY from the agent within %u ms: probing it with ping",
+		   AGENT_PROBE_MS);
+}
+
 /* ACK or ERROR: the answer to the command in flight. */
 static void agent_on_answer(struct agent *a, const struct hyper_ctl_msg *m)
 {
@@ -142,6 +195,10 @@ static void agent_on_answer(struct agent *a, const struct hyper_ctl_msg *m)
 	struct agent_cmd *c = a->inflight;
 	const char *text = m->payload ? (const char *)m->payload : "";
 
+	if (a->probe_inflight) {
+		agent_on_probe_answer(a, m);
+		return;
+	}
 	if (!c) {
 		/* The agent answers nothing we sent: log it, keep going (the
 		 * VM alone would suffer from a confused agent). */
@@ -203,11 +260,7 @@ static void agent_on_message(struct agent *a, const struct hyper_ctl_msg *m)
 			helper_log_guest(a->h, LOG_WARNING, 0, 0, "agent sent READY again: ignored");
 			return;
 		}
-		a->ready = true;
-		evtimer_del(a->ready_timer);
-		helper_log(LOG_INFO, 1, 0, "agent is ready");
-		helper_on_agent_ready(a->h);
-		agent_kick(a);
+		agent_set_ready(a, "READY");
 		return;
 	case HYPER_NEXT:
 		/* Flow control, never an answer. */
@@ -296,7 +349,8 @@ int agent_new(struct agent **out, struct helper *h, int fd)
 	if (!a->bev)
 		close(fd);	/* else the bufferevent closes it */
 	a->ready_timer = evtimer_new(h->base, agent_on_ready_timeout, a);
-	if (!a->ready_timer || !a->bev) {
+	a->probe_timer = evtimer_new(h->base, agent_on_probe_timer, a);
+	if (!a->ready_timer || !a->probe_timer || !a->bev) {
 		agent_free(a);
 		return -ENOMEM;
 	}
@@ -309,7 +363,12 @@ void agent_start(struct agent *a)
 {
 	/* READY is sent once, to the first client: the master connected us
 	 * before anyone else, so it is ours to read (PROTOCOL.md). */
+	const struct timeval probe = { AGENT_PROBE_MS / 1000, (AGENT_PROBE_MS % 1000) * 1000 };
+
 	evtimer_add(a->ready_timer, &a->h->wait_timeout);
+	/* Only when it comes well before the wait timeout. */
+	if (a->h->wait_timeout_ms > 2 * AGENT_PROBE_MS)
+		evtimer_add(a->probe_timer, &probe);
 	bufferevent_enable(a->bev, EV_READ | EV_WRITE);
 }
 
@@ -326,6 +385,8 @@ struct agent *agent_free(struct agent *a)
 	agent_cmd_free(a->inflight);
 	if (a->ready_timer)
 		event_free(a->ready_timer);
+	if (a->probe_timer)
+		event_free(a->probe_timer);
 	if (a->bev)
 		bufferevent_free(a->bev);
 	free(a);

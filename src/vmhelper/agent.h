@@ -16,6 +16,9 @@ struct agent_cmd;
 /* Most commands waiting for their turn (Hyper requests and signals). */
 #define AGENT_QUEUE_MAX	1024
 
+/* No READY within this: one PING probes the agent (agent.c). */
+#define AGENT_PROBE_MS	500
+
 /*
  * The answer to one command: the agent's ACK (@error false, @text its
  * payload, maybe empty) or ERROR (@text its reason, maybe empty). @text
