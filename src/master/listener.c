@@ -2,9 +2,11 @@
  * listener.c - the listening socket (listener.h).
  *
  * Socket activation first (systemd-socket-proxyd's add_listen_socket is
- * the model): sd_listen_fds() must report exactly one fd, and that fd
- * must be a listening AF_UNIX stream socket (sd_is_socket_unix()); any
- * other set-up is a start-up error, never a guess. Without activation we
+ * the model): of the fds passed, the one named "proxy" (the socket unit's
+ * FileDescriptorName=), else the first listening AF_UNIX stream socket, is
+ * ours; it must be a listening AF_UNIX stream socket with a path
+ * (sd_is_socket_unix()). Any other passed fd (kept by the service
+ * manager's fd store) is logged and closed: later steps adopt them. Without activation we
  * bind our own socket; then, and only then, the file is ours to remove
  * when we stop.
  *
@@ -78,24 +80,79 @@ static int listener_set_path(struct master *m, const char *path)
 	return 0;
 }
 
+/* What the socket unit names its socket (FileDescriptorName=). */
+#define LISTENER_FD_NAME	"proxy"
+
+static void strv_free_names(char **names)
+{
+	for (size_t i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+}
+
+/*
+ * Which of the @n passed fds is the listening socket: the one named
+ * LISTENER_FD_NAME (the socket unit's FileDescriptorName=), else the
+ * first listening AF_UNIX stream socket. Return: its index, or -1.
+ */
+static int listener_pick(int n, char **names)
+{
+	for (int i = 0; names && i < n; i++)
+		if (names[i] && strcmp(names[i], LISTENER_FD_NAME) == 0)
+			return i;
+	for (int i = 0; i < n; i++)
+		if (sd_is_socket_unix(SD_LISTEN_FDS_START + i, SOCK_STREAM, 1, NULL, 0) > 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The fds passed besides the listening socket (fds the service manager
+ * kept for us, FDSTORE=1): not adopted yet (DESIGN.md "Restart and
+ * upgrade"), so each is logged by number and name and closed - an fd we
+ * do not understand is never kept, nor handed to a helper.
+ */
+static void listener_close_extra(int n, char **names, int keep)
+{
+	for (int i = 0; i < n; i++) {
+		if (i == keep)
+			continue;
+		log_submit(LOG_WARNING, 0, NULL,
+			   LOG_FIELDS({ "CC_PASSED_FD_NAME", names && names[i] ? names[i] : "" }),
+			   "socket activation: passed fd %d (name %s) is not the listening "
+			   "socket and is not adopted: closed", SD_LISTEN_FDS_START + i,
+			   names && names[i] ? names[i] : "");
+		close(SD_LISTEN_FDS_START + i);
+	}
+}
+
 /* systemd handed us a socket. Return: 1 taken, 0 none, -errno. */
 static int listener_activated(struct master *m, struct listener *l)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa);
-	int n = sd_listen_fds(1);	/* 1: unset LISTEN_*, helpers must not see them */
+	char **names = NULL;
+	/* 1: unset LISTEN_*, helpers must not see them */
+	int n = sd_listen_fds_with_names(1, &names);
+	int pick;
 
 	if (n < 0) {
 		log_error("socket activation: %s", strerror(-n));
 		return n;
 	}
-	if (n == 0)
+	if (n == 0) {
+		strv_free_names(names);
 		return 0;
-	if (n != 1) {
-		log_error("socket activation passed %d sockets: exactly one is supported", n);
+	}
+	pick = listener_pick(n, names);
+	listener_close_extra(n, names, pick);
+	strv_free_names(names);
+	if (pick < 0) {
+		log_error("socket activation passed %d fds, none named \"" LISTENER_FD_NAME
+			  "\" nor a listening AF_UNIX stream socket", n);
 		return -EINVAL;
 	}
-	l->fd = SD_LISTEN_FDS_START;
+	l->fd = SD_LISTEN_FDS_START + pick;
 	if (sd_is_socket_unix(l->fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
 		log_error("socket activation: fd %d is not a listening AF_UNIX stream socket",
 			  l->fd);
