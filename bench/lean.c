@@ -187,6 +187,27 @@ void direct_exec(struct direct *d, uint64_t seq, const char *args_json)
 }
 
 /*
+ * Take what @buf holds of a payload that still has *@skip bytes to come:
+ * counted in *@total, kept in @text (up to @tsz - 1 bytes) when @text.
+ * Return: true when the buffer ran out before the payload's end.
+ */
+static bool take_payload(const uint8_t *buf, size_t have, size_t *pos,
+			 uint64_t *skip, char *text, size_t tsz, size_t *used,
+			 uint64_t *total)
+{
+	size_t k = have - *pos < *skip ? have - *pos : (size_t)*skip;
+
+	if (text && *used + k < tsz) {
+		memcpy(text + *used, buf + *pos, k);
+		*used += k;
+	}
+	*pos += k;
+	*skip -= k;
+	*total += k;
+	return *skip != 0;
+}
+
+/*
  * Walk io messages from @fd: data on @seq is counted (and, while @text is
  * not NULL, kept in it up to @tsz - 1 bytes); stops after the status byte
  * that follows the end of output.
@@ -205,16 +226,8 @@ static uint64_t io_consume(int fd, uint64_t seq, char *text, size_t tsz)
 		pos = 0;
 		for (;;) {
 			if (skip) {
-				size_t k = have - pos < skip ? have - pos : (size_t)skip;
-
-				if (text && used + k < tsz) {
-					memcpy(text + used, buf + pos, k);
-					used += k;
-				}
-				pos += k;
-				skip -= k;
-				total += k;
-				if (skip)
+				if (take_payload(buf, have, &pos, &skip, text,
+						 tsz, &used, &total))
 					break;
 				continue;
 			}
@@ -306,16 +319,8 @@ static uint64_t frames_consume(struct client *c, char *text, size_t tsz)
 		pos = 0;
 		for (;;) {
 			if (skip) {
-				size_t k = have - pos < skip ? have - pos : (size_t)skip;
-
-				if (text && used + k < tsz) {
-					memcpy(text + used, buf + pos, k);
-					used += k;
-				}
-				pos += k;
-				skip -= k;
-				total += k;
-				if (skip)
+				if (take_payload(buf, have, &pos, &skip, text,
+						 tsz, &used, &total))
 					break;
 				continue;
 			}

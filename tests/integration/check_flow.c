@@ -90,29 +90,9 @@ static void teardown(void)
 #define FLOW_GROWTH_KIB	(8 * 1024)
 #endif
 
-/* VmRSS of @pid in KiB. */
-static long rss_kib(pid_t pid)
-{
-	char path[64], *text, *p;
-	long kib = -1;
-	size_t len;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	text = lu_read_file(path, &len);
-	ck_assert_ptr_nonnull(text);
-	p = strstr(text, "\nVmRSS:");
-	ck_assert_ptr_nonnull(p);
-	kib = strtol(p + strlen("\nVmRSS:"), NULL, 10);
-	free(text);
-	return kib;
-}
-
 static pid_t vm_helper(void)
 {
-	pid_t pid = lu_find_helper(x.h->proxy_pid, "vm");
-
-	ck_assert_int_gt(pid, 0);
-	return pid;
+	return lu_helper_of(x.h->proxy_pid, "vm");
 }
 
 /* How many times @needle occurs in the proxy's log. */
@@ -153,7 +133,7 @@ START_TEST(test_backpressure_pauses_io)
 	long base_kib, kib;
 	pid_t helper = vm_helper();
 
-	base_kib = rss_kib(helper);
+	base_kib = harness_rss_kib(helper);
 	snprintf(script, sizeof(script), "head -c %d /dev/zero; echo done > %s; exit 4", OUT, done);
 	texec_sh(&x, texec_token(&x, 0), false, script);
 	ck_assert_msg(harness_wait_log(x.h, "io channel paused: a shim is slow", HARNESS_WAIT_MS),
@@ -163,7 +143,7 @@ START_TEST(test_backpressure_pauses_io)
 	/* The one wait for something that must not happen, bounded. */
 	ck_assert_msg(!harness_wait_file(done, "done", 2000),
 		      "the VM wrote all of its output while the shim read nothing");
-	kib = rss_kib(helper);
+	kib = harness_rss_kib(helper);
 	harness_trace("backpressure: helper VmRSS %ld -> %ld KiB", base_kib, kib);
 	ck_assert_msg(kib - base_kib < FLOW_GROWTH_KIB, "helper grew from %ld to %ld KiB",
 		      base_kib, kib);
@@ -297,7 +277,7 @@ START_TEST(test_pipelined_commands_bounded)
 	a = texec_shim(&x, texec_token(&x, 0));
 	b = texec_shim(&x, texec_token(&x, 1));
 	helper = vm_helper();
-	base_kib = rss_kib(helper);
+	base_kib = harness_rss_kib(helper);
 	ck_assert_int_eq(fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK), 0);
 	deadline = harness_now_ms() + HARNESS_WAIT_MS;
 	while (!paused && sent < MAX_FRAMES && harness_left_ms(deadline) > 0) {
@@ -321,7 +301,7 @@ START_TEST(test_pipelined_commands_bounded)
 	ck_assert_msg(paused, "the helper kept reading: %zu commands sent", sent);
 	ck_assert_int_eq(fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) & ~O_NONBLOCK), 0);
 	tclient_ping_ok(x.rt);
-	kib = rss_kib(helper);
+	kib = harness_rss_kib(helper);
 	harness_trace("pipelined: %zu commands sent, helper VmRSS %ld -> %ld KiB",
 		      sent, base_kib, kib);
 	ck_assert_msg(kib - base_kib < FLOW_GROWTH_KIB, "helper grew from %ld to %ld KiB",

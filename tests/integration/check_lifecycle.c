@@ -68,16 +68,6 @@ static void teardown(void)
 	h = harness_free(h);
 }
 
-/* The helper of VM @id, which must exist. */
-static pid_t helper_of(const char *id)
-{
-	pid_t pid = lu_find_helper(h->proxy_pid, id);
-
-	ck_assert_msg(pid > 0, "no helper of cc-proxy (pid %d) names VM %s",
-		      (int)h->proxy_pid, id);
-	return pid;
-}
-
 /* An error response to Hyper ping on @c (the VM is gone), not a hang. */
 static char *ping_error(struct tclient *c)
 {
@@ -123,8 +113,8 @@ START_TEST(test_helper_sigkill)
 
 	json_object_put(tclient_register(rt1, h, "vm1", vm1, 0));
 	reg2 = tclient_register(rt2, h, "vm2", vm2, 1);
-	h1 = helper_of("vm1");
-	h2 = helper_of("vm2");
+	h1 = lu_helper_of(h->proxy_pid, "vm1");
+	h2 = lu_helper_of(h->proxy_pid, "vm2");
 	ck_assert_int_ne(h1, h2);
 
 	/* VM2: a process that echoes each stdin line, streaming across the kill. */
@@ -157,7 +147,7 @@ START_TEST(test_helper_sigkill)
 	ck_assert_int_eq(lu_find_helper(h->proxy_pid, "vm1"), 0);
 
 	/* VM2 never noticed: same helper, output continues, right status. */
-	ck_assert_int_eq(helper_of("vm2"), h2);
+	ck_assert_int_eq(lu_helper_of(h->proxy_pid, "vm2"), h2);
 	tclient_send_stdin(shim, "two\n", 4);
 	tclient_read_until(shim, &o, "got two\n");
 	tclient_ping_ok(rt2);
@@ -189,7 +179,7 @@ START_TEST(test_io_drop)
 	struct tclient *shim = tclient_connect_shim(h, tclient_token(reg, 0));
 	struct tclient_output o;
 	struct harness_vm *fresh;
-	pid_t helper = helper_of("vm1");
+	pid_t helper = lu_helper_of(h->proxy_pid, "vm1");
 	char *msg;
 
 	tclient_output_init(&o);
@@ -226,7 +216,7 @@ START_TEST(test_io_drop)
 	rt = tclient_connect(h, "runtime-again");
 	reg = tclient_register(rt, h, "vm1", fresh, 0);
 	tclient_ping_ok(rt);
-	ck_assert_int_ne(helper_of("vm1"), helper);
+	ck_assert_int_ne(lu_helper_of(h->proxy_pid, "vm1"), helper);
 	tclient_output_deinit(&o);
 	json_object_put(reg);
 	tclient_free(shim);
@@ -243,7 +233,7 @@ static void expect_ps(const char *const *ids, size_t n)
 
 	ck_assert_uint_eq(lu_count_children(h->proxy_pid), n);
 	for (size_t i = 0; i < n; i++)
-		helper_of(ids[i]);
+		lu_helper_of(h->proxy_pid, ids[i]);
 	if (!out) {
 		fprintf(stderr, "ps(1) cannot be run: /proc was checked only\n");
 		return;
@@ -285,8 +275,8 @@ START_TEST(test_helpers_and_fds)
 	json_object_put(tclient_register(rt1, h, "vm1", vm1, 2));
 	json_object_put(tclient_register(rt2, h, "vm2", vm2, 1));
 	expect_ps(both, 2);
-	h1 = helper_of("vm1");
-	h2 = helper_of("vm2");
+	h1 = lu_helper_of(h->proxy_pid, "vm1");
+	h2 = lu_helper_of(h->proxy_pid, "vm2");
 	lu_fds_read(h->proxy_pid, &during);
 	for (size_t i = 0; i < during.n; i++)
 		grown += !lu_fds_has(&before, during.target[i]);
@@ -295,7 +285,7 @@ START_TEST(test_helpers_and_fds)
 	/* vm1: UnregisterVM; the helper drains until the VM exits. */
 	json_object_put(tclient_call(rt1, FRAME_CMD_UNREGISTER_VM, "{\"containerId\":\"vm1\"}"));
 	attach_fails(obs, "vm1");
-	ck_assert_int_eq(helper_of("vm1"), h1);
+	ck_assert_int_eq(lu_helper_of(h->proxy_pid, "vm1"), h1);
 	harness_vm_stop(h, vm1);
 	helper_ends(h1, 0);
 	ck_assert_msg(lu_wait_helper_stopped(h, obs, "vm1", h1, 0),
@@ -499,7 +489,7 @@ START_TEST(test_representative)
 	struct tclient *shim = tclient_connect_shim(h, tclient_token(reg, 0));
 	struct tclient *shim2 = tclient_connect_shim(h, tclient_token(reg2, 0));
 	struct tclient_output o, o2;
-	pid_t helper = helper_of("vm1");
+	pid_t helper = lu_helper_of(h->proxy_pid, "vm1");
 
 	texec_sh_on(rt, tclient_token(reg, 0), false,
 		    "read x; echo \"got $x\"; read y; echo \"second $y\" >&2; exit 5");

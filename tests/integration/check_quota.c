@@ -254,22 +254,6 @@ END_TEST
 
 /* ---- buffers and timeouts ------------------------------------------- */
 
-static long proxy_rss_kib(void)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->proxy_pid);
-	f = fopen(path, "re");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* Connections that each park an almost whole 1 MiB frame: the master's
  * buffers stay within --max-buffered (the hoarders are closed), and a
  * runtime is still served. Without the bound the master grows by all. */
@@ -297,7 +281,7 @@ START_TEST(test_max_buffered)
 	}
 #endif
 	start(opts);
-	before = proxy_rss_kib();
+	before = harness_rss_kib(h->proxy_pid);
 	/* A command announcing the largest payload, all but its last byte. */
 	memcpy(buf, (uint8_t[]){ 0, 2, 3, 0, 0, 0, 0, FRAME_CMD_ATTACH_VM,
 				 0, 0x10, 0, 0 }, 12);
@@ -311,7 +295,7 @@ START_TEST(test_max_buffered)
 	msg = tclient_call_error(c, FRAME_CMD_ATTACH_VM, "{\"containerId\":\"nope\"}");
 	ck_assert_msg(strstr(msg, "unknown containerId"), "runtime: %s", msg);
 	free(msg);
-	after = proxy_rss_kib();
+	after = harness_rss_kib(h->proxy_pid);
 	ck_assert_msg(after - before < 12 * 1024,
 		      "RSS grew by %ld KiB with %d parked frames (bound 4 MiB)",
 		      after - before, N);

@@ -49,15 +49,6 @@ static void teardown(void)
 	h = harness_free(h);
 }
 
-static pid_t helper_of(const char *id)
-{
-	pid_t pid = lu_find_helper(h->proxy_pid, id);
-
-	ck_assert_msg(pid > 0, "no helper of cc-proxy (pid %d) names VM %s",
-		      (int)h->proxy_pid, id);
-	return pid;
-}
-
 /* SIGKILL the master and reap it (bounded); the harness may start another. */
 static void master_sigkill(void)
 {
@@ -96,12 +87,12 @@ START_TEST(test_master_gone_helpers_exit)
 	struct json_object *reg1 = tclient_register(rt1, h, "vm1", vm1, 1);
 	struct tclient *shim;
 	struct tclient_output o;
-	pid_t h1 = helper_of("vm1"), h2;
+	pid_t h1 = lu_helper_of(h->proxy_pid, "vm1"), h2;
 	int fd1, fd2;
 	long long t0, took1, took2;
 
 	json_object_put(tclient_register(rt2, h, "vm2", vm2, 0));
-	h2 = helper_of("vm2");
+	h2 = lu_helper_of(h->proxy_pid, "vm2");
 	fd1 = lu_pidfd(h1);
 	fd2 = lu_pidfd(h2);
 	ck_assert(fd1 >= 0 && fd2 >= 0);
@@ -172,7 +163,7 @@ START_TEST(test_master_gone_delivers)
 	struct json_object *reg = tclient_register(rt, h, "vm1", vm, 1);
 	struct tclient *shim = tclient_connect_shim(h, tclient_token(reg, 0));
 	long long deadline = harness_now_ms() + HARNESS_WAIT_MS;
-	pid_t helper = helper_of("vm1");
+	pid_t helper = lu_helper_of(h->proxy_pid, "vm1");
 	int pidfd = lu_pidfd(helper);
 	struct tclient_output o;
 	char script[96];
@@ -222,7 +213,7 @@ START_TEST(test_register_again_after_master_crash)
 	struct harness_vm *vm = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, NULL);
 	struct tclient *rt = tclient_connect(h, "runtime");
 	struct json_object *reg = tclient_register(rt, h, "vm1", vm, 1);
-	pid_t helper = helper_of("vm1");
+	pid_t helper = lu_helper_of(h->proxy_pid, "vm1");
 	int pidfd = lu_pidfd(helper);
 	long long t0;
 
@@ -240,7 +231,7 @@ START_TEST(test_register_again_after_master_crash)
 	reg = tclient_register(rt, h, "vm1", vm, 1);
 	ck_assert_msg(harness_wait_log(h, "answers ping", HARNESS_WAIT_MS),
 		      "the new helper did not log its probe");
-	ck_assert_int_ne(helper_of("vm1"), helper);
+	ck_assert_int_ne(lu_helper_of(h->proxy_pid, "vm1"), helper);
 	tclient_ping_ok(rt);
 	run_once(rt, tclient_token(reg, 0), "echo second; echo err >&2; exit 7",
 		 "second\n", 7);

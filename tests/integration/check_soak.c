@@ -98,22 +98,6 @@ static char *soak_fd_table(struct tclient *probe, size_t *n_fds)
 	return soak_fd_table_read(n_fds);
 }
 
-static long soak_rss_kib(void)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->proxy_pid);
-	f = fopen(path, "re");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* The master's children (pids, up to @max) and how many are zombies. */
 static size_t soak_children(pid_t *pids, size_t max, size_t *zombies)
 {
@@ -246,7 +230,7 @@ START_TEST(test_soak)
 	soak_wait_children(1);
 	harness_proxy_settle(h);
 	fds_before = soak_fd_table(probe, &n_before);
-	rss_before = soak_rss_kib();
+	rss_before = harness_rss_kib(h->proxy_pid);
 
 	t0 = harness_now_ms();
 	for (unsigned long i = 0; i < regs; i++)
@@ -264,7 +248,7 @@ START_TEST(test_soak)
 		soak_shim_cycle(ans, (unsigned long)i);
 	harness_proxy_settle(h);
 	fds_after = soak_fd_table(probe, &n_after);
-	rss_after = soak_rss_kib();
+	rss_after = harness_rss_kib(h->proxy_pid);
 	children = soak_children(pids, 8, &zombies);
 
 	fprintf(stderr, "soak: %lu register/unregister cycles in %lld ms (%.2f ms each), "

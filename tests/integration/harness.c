@@ -92,6 +92,23 @@ int harness_pidfd_open(pid_t pid)
 	return fd;
 }
 
+long harness_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	ck_assert_msg(kib >= 0, "%s has no VmRSS", path);
+	return kib;
+}
+
 bool harness_wait_exit(pid_t pid, int pidfd, int timeout_ms, int *status)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };

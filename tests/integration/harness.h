@@ -226,6 +226,9 @@ pid_t harness_spawn(const char *const *argv, const char *log, int err_fd,
 /** harness_pidfd_open() - a close-on-exec pidfd for @pid (asserts). */
 int harness_pidfd_open(pid_t pid);
 
+/** harness_rss_kib() - VmRSS of @pid in KiB, from /proc (asserts). */
+long harness_rss_kib(pid_t pid);
+
 /** harness_log_tail() - the last 4 KiB of the file @path on stderr. */
 void harness_log_tail(const char *path);
 

@@ -150,6 +150,15 @@ pid_t lu_find_helper(pid_t master, const char *id)
 	return f.pid;
 }
 
+pid_t lu_helper_of(pid_t master, const char *id)
+{
+	pid_t pid = lu_find_helper(master, id);
+
+	ck_assert_msg(pid > 0, "no helper of cc-proxy (pid %d) names VM %s",
+		      (int)master, id);
+	return pid;
+}
+
 static bool lu_count_one(pid_t pid, void *ctx)
 {
 	(void)pid;

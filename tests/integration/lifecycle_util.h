@@ -26,6 +26,9 @@
  */
 pid_t lu_find_helper(pid_t master, const char *id);
 
+/** lu_helper_of() - like lu_find_helper(), and asserts that it exists. */
+pid_t lu_helper_of(pid_t master, const char *id);
+
 /** lu_count_children() - how many processes have @master as parent. */
 size_t lu_count_children(pid_t master);
 
