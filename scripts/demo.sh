@@ -51,6 +51,7 @@ Try, in another terminal:
   "$build/cc-proxyctl" -s "$sock" hyper demo version
   "$build/cc-proxyctl" -s "$sock" exec demo -- ls /
   "$build/cc-proxyctl" -s "$sock" exec demo -t -- sh        (interactive, with a terminal)
+  "$build/cc-proxyctl" -s "$sock" status                  (what the proxy is doing: VMs, bytes, limits)
   ps -o pid,comm,args --ppid ${pids[1]}          (one confined helper per VM)
 Ctrl-C stops everything.
 MSG
