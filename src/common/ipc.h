@@ -214,6 +214,12 @@ ssize_t ipc_encode(void *buf, uint32_t type, uint32_t id, bool has_fd,
 		   const void *fixed, size_t fixed_len, const void *var,
 		   size_t var_len);
 
+/** ipc_encode_into() - ipc_encode() into @buf of @cap bytes (-EMSGSIZE
+ * when the message does not fit). */
+ssize_t ipc_encode_into(void *buf, size_t cap, uint32_t type, uint32_t id,
+			bool has_fd, const void *fixed, size_t fixed_len,
+			const void *var, size_t var_len);
+
 /**
  * ipc_decode() - validate one received message against the table: known
  * type in direction @dir, exact fixed size, variable length equal to the

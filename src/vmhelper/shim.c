@@ -542,7 +542,7 @@ void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
 
 	if (fd < 0) {
 		/* The kernel could not install it: we are at RLIMIT_NOFILE
-		 * (ipc.c, fd_lost). The shim sees its connection close. */
+		 * (ipc_channel.c, fd_lost). The shim sees its connection close. */
 		shim_refused(h, m, s, "its connection could not be received (the helper is at its fd limit)");
 		return;
 	}
