@@ -21,16 +21,11 @@
 #include "ipc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-
 
 #define IPC_HDR_SIZE sizeof(struct ipc_header)
 /* The variable part may fill the rest of a maximum-size message. */

@@ -268,18 +268,7 @@ START_TEST(test_max_buffered)
 	char *msg;
 
 	ck_assert_ptr_nonnull(buf);
-#ifdef CC_PROXY_SANITIZERS
-	/* ASan keeps freed memory in quarantine: the closed hoarders'
-	 * buffers would still count in RSS. Without it they are reused. */
-	{
-		const char *o = getenv("ASAN_OPTIONS");
-		char env[1024];
-
-		snprintf(env, sizeof(env), "%s%squarantine_size_mb=0", o ? o : "",
-			 o && *o ? ":" : "");
-		ck_assert(setenv("ASAN_OPTIONS", env, 1) == 0);
-	}
-#endif
+	harness_no_asan_quarantine();
 	start(opts);
 	before = harness_rss_kib(h->proxy_pid);
 	/* A command announcing the largest payload, all but its last byte. */

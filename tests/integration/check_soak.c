@@ -202,19 +202,7 @@ START_TEST(test_soak)
 	pid_t pids[8];
 	int status;
 
-#ifdef CC_PROXY_SANITIZERS
-	/* ASan keeps freed memory in quarantine, which would count as
-	 * growth; without it freed memory is reused as in a normal build.
-	 * The sanitizers still check every access and leak. */
-	{
-		const char *o = getenv("ASAN_OPTIONS");
-		char env[1024];
-
-		snprintf(env, sizeof(env), "%s%squarantine_size_mb=0", o ? o : "",
-			 o && *o ? ":" : "");
-		ck_assert(setenv("ASAN_OPTIONS", env, 1) == 0);
-	}
-#endif
+	harness_no_asan_quarantine();
 	h = harness_new();
 	vm1 = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, NULL);
 	harness_proxy_start(h, opts);

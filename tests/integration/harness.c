@@ -109,6 +109,18 @@ long harness_rss_kib(pid_t pid)
 	return kib;
 }
 
+void harness_no_asan_quarantine(void)
+{
+#ifdef CC_PROXY_SANITIZERS
+	const char *o = getenv("ASAN_OPTIONS");
+	char env[1024];
+
+	snprintf(env, sizeof(env), "%s%squarantine_size_mb=0", o ? o : "",
+		 o && *o ? ":" : "");
+	ck_assert(setenv("ASAN_OPTIONS", env, 1) == 0);
+#endif
+}
+
 bool harness_wait_exit(pid_t pid, int pidfd, int timeout_ms, int *status)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };

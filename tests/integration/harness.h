@@ -229,6 +229,14 @@ int harness_pidfd_open(pid_t pid);
 /** harness_rss_kib() - VmRSS of @pid in KiB, from /proc (asserts). */
 long harness_rss_kib(pid_t pid);
 
+/**
+ * harness_no_asan_quarantine() - in a sanitizer build, make the processes
+ * started from now on reuse freed memory at once (ASan's quarantine would
+ * count as growth in an RSS bound); every access and leak is still
+ * checked. Nothing in a normal build.
+ */
+void harness_no_asan_quarantine(void);
+
 /** harness_log_tail() - the last 4 KiB of the file @path on stderr. */
 void harness_log_tail(const char *path);
 
