@@ -207,10 +207,5 @@ bool quota_buffered_check(struct master *m, struct client *c)
 
 uint32_t quota_vm_shims(const struct vm *vm)
 {
-	const struct vm_token *t;
-	uint32_t n = 0;
-
-	TAILQ_FOREACH(t, &vm->tokens, entry)
-		n += t->state != TOKEN_FREE;
-	return n;
+	return (uint32_t)vm->n_claimed;
 }

@@ -406,29 +406,38 @@ void registry_token_free(struct vm_token *t)
 	registry_hash_del(&ix->io_bases, &t->by_io_base);
 	TAILQ_REMOVE(&t->vm->tokens, t, entry);
 	t->vm->n_tokens--;
+	t->vm->n_claimed -= t->state != TOKEN_FREE;
 	/* The text is a secret: do not leave it in freed memory. */
 	explicit_bzero(t->token, sizeof(t->token));
 	free(t);
+}
+
+/* Every state change goes through here, so vm->n_claimed stays exact. */
+static void registry_token_set_state(struct vm_token *t, enum vm_token_state s)
+{
+	t->vm->n_claimed -= t->state != TOKEN_FREE;
+	t->vm->n_claimed += s != TOKEN_FREE;
+	t->state = s;
 }
 
 int registry_token_claim(struct vm_token *t)
 {
 	if (t->state != TOKEN_FREE)
 		return -EBUSY;
-	t->state = TOKEN_HANDING;
+	registry_token_set_state(t, TOKEN_HANDING);
 	return 0;
 }
 
 void registry_token_unclaim(struct vm_token *t)
 {
 	if (t->state == TOKEN_HANDING)
-		t->state = TOKEN_FREE;
+		registry_token_set_state(t, TOKEN_FREE);
 }
 
 void registry_token_handed(struct vm_token *t)
 {
 	if (t->state == TOKEN_HANDING)
-		t->state = TOKEN_HANDED;
+		registry_token_set_state(t, TOKEN_HANDED);
 }
 
 int registry_token_shim_gone(struct vm_token *t, bool released)
@@ -441,7 +450,7 @@ int registry_token_shim_gone(struct vm_token *t, bool released)
 	if (released)
 		registry_token_free(t);		/* DisconnectShim: the token is void */
 	else
-		t->state = TOKEN_FREE;		/* a restarted shim may reconnect */
+		registry_token_set_state(t, TOKEN_FREE);	/* a restarted shim may reconnect */
 	return 0;
 }
 

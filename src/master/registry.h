@@ -102,6 +102,7 @@ struct vm {
 	/* tokens */
 	struct vm_token_list tokens;
 	size_t n_tokens;
+	size_t n_claimed;	/* tokens not TOKEN_FREE: a shim holds or is being handed them */
 	uint64_t next_io_base;
 
 	/* the helper */

@@ -157,7 +157,6 @@ static const char *status_state(const struct vm *vm)
 /* The master's figures of @vm into @e; ask its helper for the rest. */
 static int status_entry_fill(struct status_entry *e, struct vm *vm, uint64_t now)
 {
-	const struct vm_token *t;
 
 	e->container_id = strdup(vm->container_id);
 	if (vm->end_reason && !vm->unregistered)
@@ -167,10 +166,8 @@ static int status_entry_fill(struct status_entry *e, struct vm *vm, uint64_t now
 	e->pid = vm->pid;
 	e->state = status_state(vm);
 	e->uptime_ms = now - vm->created_ms;
-	TAILQ_FOREACH(t, &vm->tokens, entry) {
-		e->tokens++;
-		e->claimed += t->state != TOKEN_FREE;
-	}
+	e->tokens = vm->n_tokens;
+	e->claimed = vm->n_claimed;
 	/* Leave the second half of the helper's queue to the runtime. */
 	e->answer = STATUS_NOT_ASKED;
 	if (vm->pid > 0 && helper_queue_room(vm, IPC_QUEUE_MAX / 2) &&

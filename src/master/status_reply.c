@@ -86,12 +86,7 @@ static uint64_t status_vm_tokens(const struct vm *vm)
 
 static uint64_t status_vm_shims(const struct vm *vm)
 {
-	const struct vm_token *t;
-	uint64_t n = 0;
-
-	TAILQ_FOREACH(t, &vm->tokens, entry)
-		n += t->state != TOKEN_FREE;	/* handed, or being handed, to a shim */
-	return n;
+	return vm->n_claimed;	/* handed, or being handed, to a shim */
 }
 
 static uint64_t status_vm_queue(const struct vm *vm)
