@@ -55,10 +55,14 @@ struct ctl_exec {
 };
 
 /* The options of `status` and `list`. */
+/* The most VMs the proxy puts in one status reply (its STATUS_PAGE_MAX). */
+#define CTL_STATUS_PAGE_MAX	500
+
 struct ctl_status {
 	const char *container_id;	/* status ID: that VM in detail */
-	bool json;			/* --json: the reply as it came */
+	bool json;			/* --json: the whole report as JSON */
 	bool list;			/* list: the VM table alone */
+	unsigned long page_size;	/* --page-size: VMs per reply, 0 = the proxy's */
 };
 
 /** ctl_err() - print "cc-proxyctl: " and a formatted message on stderr. */

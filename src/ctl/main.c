@@ -59,9 +59,12 @@ static void usage(FILE *f)
 "                         one line per VM; with ID, every figure of that VM\n"
 "                         (root and the proxy socket's owner only)\n"
 "  list [--json]          the one-line-per-VM table alone\n"
-"      --json             the proxy's reply as JSON, one line\n"
+"      --json             the proxy's report as JSON, one line\n"
+"      --page-size N      VMs per reply from the proxy (1-%d, default %d);\n"
+"                         the tool asks again until it has them all\n"
 "\n"
-"Exit status: 0 success, 1 failure, 2 usage.\n", CTL_DEFAULT_TIMEOUT);
+"Exit status: 0 success, 1 failure, 2 usage.\n", CTL_DEFAULT_TIMEOUT,
+	CTL_STATUS_PAGE_MAX, CTL_STATUS_PAGE_MAX);
 }
 
 void ctl_err(const char *fmt, ...)
@@ -117,7 +120,7 @@ static int parse_timeout(const char *s, struct ctl *ctl)
 }
 
 enum { OPT_CTL = 0x100, OPT_IO, OPT_CONSOLE, OPT_TOKENS, OPT_CONTAINER,
-       OPT_TIMEOUT, OPT_VERSION, OPT_JSON };
+       OPT_TIMEOUT, OPT_VERSION, OPT_JSON, OPT_PAGE_SIZE };
 
 /* register / attach / unregister / hyper: ID first, then options. */
 static int parse_request(int argc, char **argv, struct ctl_request *req)
@@ -231,6 +234,7 @@ static int parse_status(int argc, char **argv, struct ctl_status *s)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "page-size", required_argument, NULL, OPT_PAGE_SIZE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -239,9 +243,13 @@ static int parse_status(int argc, char **argv, struct ctl_status *s)
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c != OPT_JSON)
+		if (c == OPT_JSON)
+			s->json = true;
+		else if (c != OPT_PAGE_SIZE)
 			return bad_option(c, argv);
-		s->json = true;
+		else if (numparse_ulong(optarg, 1, CTL_STATUS_PAGE_MAX, &s->page_size) < 0)
+			return usage_error("--page-size must be a number from 1 to %d",
+					   CTL_STATUS_PAGE_MAX);
 	}
 	if (optind < argc && !s->list)
 		s->container_id = argv[optind++];

@@ -6,7 +6,15 @@
  *   status       the proxy's totals and limits, then one line per VM
  *   status ID    every figure of the VM(s) named ID, one per line
  *   list         the one-line-per-VM table alone
- *   --json       the proxy's reply as it came, one line (for scripts)
+ *   --json       the proxy's report, one line (for scripts)
+ *
+ * The proxy answers at most 500 VMs per command; a reply with
+ * "page": {"next": CURSOR} is followed by the command again with
+ * {"after": CURSOR}, until a reply has no "next". The replies' VMs are
+ * joined into the first reply's object ("page" dropped), which is then
+ * printed as if it had come in one piece. At most STATUS_PAGES_MAX
+ * replies, and each cursor must be greater than the last, so a proxy
+ * that does not advance cannot keep the tool running.
  *
  * The reply is JSON (docs/DESIGN.md "Status"); this file only lays it
  * out. Byte counts in the table are rounded (K = KiB); `status ID` and
@@ -34,9 +42,16 @@ static const char *const status_heads[STATUS_COLS] = {
 	"TO-SHIMS", "FROM-SHIMS", "DISCARDED", "HYPER", "LAST-ERROR",
 };
 
+/* Replies of one status: 500 VMs each by default, so far above any
+ * host's VMs even at --page-size 1 for a few. */
+#define STATUS_PAGES_MAX	100000
+
 struct status_cmd {
 	struct ctl *ctl;
 	const struct ctl_status *opts;
+	struct json_object *report;	/* the first reply, VMs of all so far */
+	uint64_t after;			/* cursor of the last request */
+	unsigned pages;			/* replies so far */
 };
 
 /* Integer @key of @o, or -1 when absent or not a number. */
@@ -242,17 +257,22 @@ static void status_detail(struct json_object *vm)
 	       status_clean(status_str(vm, "endReason"), buf, sizeof(buf)) : "-");
 }
 
-/* Lay out the reply @text; 0, or CTL_EXIT_FAILURE when it is not one. */
-static int status_print(const struct status_cmd *sc, const char *text)
+/* Lay out the whole report @o; 0, or CTL_EXIT_FAILURE when it is not one. */
+static int status_print(const struct status_cmd *sc, struct json_object *o)
 {
-	_cleanup_json_ struct json_object *o = json_tokener_parse(text);
 	struct json_object *proxy, *vms;
 
-	if (!o || !json_object_object_get_ex(o, "proxy", &proxy) ||
+	if (!json_object_object_get_ex(o, "proxy", &proxy) ||
 	    !json_object_object_get_ex(o, "vms", &vms) ||
 	    !json_object_is_type(vms, json_type_array)) {
 		ctl_err("status: the proxy's reply is not a status report");
 		return CTL_EXIT_FAILURE;
+	}
+	if (sc->opts->json) {
+		const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE);
+
+		return text && printf("%s\n", text) >= 0 ? 0 : CTL_EXIT_FAILURE;
 	}
 	if (sc->opts->container_id) {
 		for (size_t i = 0; i < json_object_array_length(vms); i++) {
@@ -270,19 +290,96 @@ static int status_print(const struct status_cmd *sc, const char *text)
 	return 0;
 }
 
+/* The request for the page after @after (0: the first). NULL: out of memory. */
+static char *status_request(const struct ctl_status *opts, uint64_t after)
+{
+	_cleanup_json_ struct json_object *req = json_object_new_object();
+	const char *json;
+
+	if (!req || (opts->container_id &&
+		     json_object_object_add(req, "containerId",
+					    json_object_new_string(opts->container_id)) < 0) ||
+	    (after && json_object_object_add(req, "after",
+					     json_object_new_int64((int64_t)after)) < 0) ||
+	    (opts->page_size && json_object_object_add(req, "limit",
+					json_object_new_int64((int64_t)opts->page_size)) < 0) ||
+	    !(json = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN)))
+		return NULL;
+	return strdup(json);
+}
+
+/*
+ * Join reply @o into the report. Return: 1 with *next set when another
+ * page is to be asked for, 0 when the report is complete, or -1 (reported).
+ */
+static int status_join(struct status_cmd *sc, struct json_object *o, uint64_t *next)
+{
+	struct json_object *page, *vms, *all, *v;
+	int64_t cursor = 0;
+
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "vms", &vms) ||
+	    !json_object_is_type(vms, json_type_array)) {
+		ctl_err("status: the proxy's reply is not a status report");
+		return -1;
+	}
+	if (json_object_object_get_ex(o, "page", &page) &&
+	    json_object_object_get_ex(page, "next", &v)) {
+		cursor = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+		if (cursor <= 0 || (uint64_t)cursor <= sc->after) {
+			ctl_err("status: the proxy's reply has a bad page cursor");
+			return -1;
+		}
+	}
+	if (!sc->report) {
+		sc->report = json_object_get(o);
+	} else {
+		json_object_object_get_ex(sc->report, "vms", &all);
+		for (size_t i = 0; i < json_object_array_length(vms); i++)
+			if (json_object_array_add(all, json_object_get(
+					json_object_array_get_idx(vms, i))) < 0) {
+				ctl_err("out of memory");
+				return -1;
+			}
+	}
+	if (cursor == 0) {
+		json_object_object_del(sc->report, "page");
+		return 0;
+	}
+	if (++sc->pages >= STATUS_PAGES_MAX) {
+		ctl_err("status: more than %d replies; giving up", STATUS_PAGES_MAX);
+		return -1;
+	}
+	*next = (uint64_t)cursor;
+	return 1;
+}
+
 static void status_on_answer(struct conn *c, const struct conn_answer *a, void *ctx)
 {
 	struct status_cmd *sc = ctx;
+	_cleanup_json_ struct json_object *o = NULL;
+	_cleanup_free_ char *req = NULL;
+	uint64_t next;
+	int r;
 
 	sc->ctl->status = CTL_EXIT_FAILURE;
-	if (!a->ok && a->local)
+	if (!a->ok && a->local) {
 		ctl_err("status: %.*s", (int)a->len, a->text);
-	else if (!a->ok)
+	} else if (!a->ok) {
 		ctl_err("status: error from cc-proxy: %.*s", (int)a->len, a->text);
-	else if (sc->opts->json)
-		sc->ctl->status = printf("%.*s\n", (int)a->len, a->text) < 0 ? CTL_EXIT_FAILURE : 0;
-	else
-		sc->ctl->status = status_print(sc, a->text);
+	} else if (!(o = json_tokener_parse(a->text))) {
+		ctl_err("status: the proxy's reply is not a status report");
+	} else if ((r = status_join(sc, o, &next)) == 0) {
+		sc->ctl->status = status_print(sc, sc->report);
+	} else if (r > 0) {
+		sc->after = next;
+		if (!(req = status_request(sc->opts, next)))
+			ctl_err("out of memory");
+		else if (conn_command(c, FRAME_CMD_STATUS, req, status_on_answer, sc) < 0)
+			ctl_err("status: cannot send the command");
+		else
+			return;	/* the next page */
+	}
 	fflush(stdout);
 	event_base_loopexit(sc->ctl->base, NULL);
 }
@@ -295,17 +392,12 @@ static void status_on_close(struct conn *c, const char *why, void *ctx)
 int status_run(struct ctl *ctl, const struct ctl_status *opts)
 {
 	static const struct conn_ops ops = { .on_close = status_on_close };
-	_cleanup_json_ struct json_object *req = json_object_new_object();
 	struct status_cmd sc = { .ctl = ctl, .opts = opts };
-	_cleanup_free_ char *err = NULL;
+	_cleanup_free_ char *err = NULL, *req = status_request(opts, 0);
 	struct conn *conn = NULL;
-	const char *json;
 	int r;
 
-	if (!req || (opts->container_id &&
-		     json_object_object_add(req, "containerId",
-					    json_object_new_string(opts->container_id)) < 0) ||
-	    !(json = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN))) {
+	if (!req) {
 		ctl_err("out of memory");
 		return CTL_EXIT_FAILURE;
 	}
@@ -316,10 +408,11 @@ int status_run(struct ctl *ctl, const struct ctl_status *opts)
 		return CTL_EXIT_FAILURE;
 	}
 	ctl->status = CTL_EXIT_FAILURE;
-	if (conn_command(conn, FRAME_CMD_STATUS, json, status_on_answer, &sc) < 0)
+	if (conn_command(conn, FRAME_CMD_STATUS, req, status_on_answer, &sc) < 0)
 		ctl_err("status: cannot send the command");
 	else
 		event_base_dispatch(ctl->base);
 	conn_free(conn);
+	json_object_put(sc.report);
 	return ctl->status;
 }

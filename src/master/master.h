@@ -71,6 +71,7 @@ struct master {
 	struct quota_state lim;	/* counts against cfg.limits */
 	uint64_t next_client_id;	/* for logs: "client 7" */
 	struct vm_list vms;		/* every VM with a live helper */
+	uint64_t last_vm_serial;	/* of the newest VM (registry_vm_new()) */
 	struct registry_index *index;	/* registry.c's hash tables, while VMs exist */
 	struct event *sig_chld;
 	struct event *sig_term;

@@ -213,6 +213,7 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 	}
 	vm->m = m;
 	vm->created_ms = registry_now_ms();
+	vm->serial = ++m->last_vm_serial;
 	vm->state = VM_STARTING;
 	vm->in_namespace = true;
 	vm->next_io_base = REGISTRY_IO_BASE_FIRST;

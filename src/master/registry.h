@@ -97,6 +97,7 @@ struct vm {
 	char *end_reason;	/* why it is ending (malloc'd), for errors */
 	bool unregistered;	/* ending by UnregisterVM: draining its output */
 	uint64_t created_ms;	/* CLOCK_MONOTONIC at RegisterVM, for status */
+	uint64_t serial;	/* 1, 2, ...: m->vms is in this order (status paging) */
 	uint32_t stats_pending;	/* IPC_M_STATS not answered yet (status.c) */
 
 	/* tokens */

@@ -55,6 +55,7 @@ struct status_query {
 	struct status_entry *e;
 	size_t n;
 	size_t waiting;		/* entries still STATUS_ASKED */
+	struct status_page page;
 };
 TAILQ_HEAD(status_query_list, status_query);
 
@@ -117,7 +118,7 @@ struct status *status_free(struct status *st)
 static void status_query_finish(struct status_query *q)
 {
 	struct status *st = q->st;
-	char *json = status_reply_json(st->m, st->started_ms, q->e, q->n);
+	char *json = status_reply_json(st->m, st->started_ms, &q->page, q->e, q->n);
 
 	if (json)
 		client_finish(q->c, false, json, strlen(json));
@@ -176,19 +177,44 @@ static int status_entry_fill(struct status_entry *e, struct vm *vm, uint64_t now
 	return 0;
 }
 
+/* A request's optional non-negative integer @key into *out, within
+ * [@min, @max]. Return: NULL or the error text for the client. */
+static const char *status_parse_int(struct json_object *o, const char *key, int64_t min,
+				    int64_t max, uint64_t *out)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return NULL;
+	/* json-c saturates what does not fit 64 bits; above INT64_MAX is
+	 * refused rather than read as a clamped value. */
+	n = json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int) || json_object_get_uint64(v) > INT64_MAX ||
+	    n < min || n > max)
+		return strcmp(key, "limit") == 0 ? "limit must be an integer from 1 to "
+		       STATUS_PAGE_MAX_TEXT : "after must be a non-negative integer";
+	*out = (uint64_t)n;
+	return NULL;
+}
+
 /*
- * The request: no payload, {} or {"containerId": non-empty string}.
- * Return: 0 with *id set (NULL: every VM), or an error text for the
- * client.
+ * The request: no payload, {} or an object with any of containerId (a
+ * non-empty string), after (the cursor of an earlier reply's "next") and
+ * limit (VMs per reply, 1..STATUS_PAGE_MAX).
+ * Return: NULL with *id (NULL: every VM) and @pg's request set, or an
+ * error text for the client.
  */
-static const char *status_parse(const struct frame *f, char **id)
+static const char *status_parse(const struct frame *f, char **id, struct status_page *pg)
 {
 	_cleanup_json_ struct json_object *o = NULL;
 	struct json_tokener *tok;
 	struct json_object *v;
+	const char *err;
 	bool whole;
 
 	*id = NULL;
+	*pg = (struct status_page){ .limit = STATUS_PAGE_MAX };
 	if (f->payload_len == 0)
 		return NULL;
 	if (strlen((const char *)f->payload) != f->payload_len)
@@ -203,10 +229,13 @@ static const char *status_parse(const struct frame *f, char **id)
 	if (!whole || !json_object_is_type(o, json_type_object))
 		return "the request is not one JSON object";
 	json_object_object_foreach(o, key, val) {
-		if (strcmp(key, "containerId"))
-			return "unknown key in the request (only containerId)";
+		if (strcmp(key, "containerId") && strcmp(key, "after") && strcmp(key, "limit"))
+			return "unknown key in the request (only containerId, after, limit)";
 		(void)val;
 	}
+	if ((err = status_parse_int(o, "after", 0, INT64_MAX, &pg->after)) ||
+	    (err = status_parse_int(o, "limit", 1, STATUS_PAGE_MAX, &pg->limit)))
+		return err;
 	if (!json_object_object_get_ex(o, "containerId", &v))
 		return NULL;
 	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
@@ -215,27 +244,49 @@ static const char *status_parse(const struct frame *f, char **id)
 	return *id ? NULL : "out of memory";
 }
 
-/* Build @q's entries: every VM, or those named @id. Return: 0 or -errno. */
+/* Whether @vm belongs in a query for @id (NULL: every VM). */
+static bool status_matches(const struct vm *vm, const char *id)
+{
+	return !id || !strcmp(vm->container_id, id);
+}
+
+/*
+ * Build @q's entries: the VMs named @id (or all), registered after the
+ * cursor, at most the page's limit of them; the page's total and next
+ * cursor. Return: 0 or -errno.
+ */
 static int status_query_fill(struct status_query *q, const char *id)
 {
 	struct master *m = q->st->m;
+	struct status_page *pg = &q->page;
 	uint64_t now = registry_now_ms();
 	struct vm *vm;
 	size_t n = 0;
 
 	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (!id || !strcmp(vm->container_id, id))
-			n++;
+		if (status_matches(vm, id)) {
+			pg->total++;
+			if (vm->serial > pg->after)
+				n++;
+		}
+	if (n > pg->limit)
+		n = pg->limit;
 	if (n == 0)
 		return 0;
 	q->e = calloc(n, sizeof(*q->e));
 	if (!q->e)
 		return -ENOMEM;
+	/* m->vms is in serial order (registry_vm_new() appends). */
 	TAILQ_FOREACH(vm, &m->vms, entry) {
-		if (id && strcmp(vm->container_id, id))
+		if (!status_matches(vm, id) || vm->serial <= pg->after)
 			continue;
+		if (q->n == n) {
+			pg->next = q->e[n - 1].serial;	/* more after this page */
+			break;
+		}
 		if (status_entry_fill(&q->e[q->n++], vm, now) < 0)
 			return -ENOMEM;
+		q->e[q->n - 1].serial = vm->serial;
 		if (q->e[q->n - 1].answer == STATUS_ASKED)
 			q->waiting++;
 	}
@@ -249,6 +300,7 @@ void status_command(struct client *c, const struct frame *f)
 	struct status *st = c->m->status;
 	struct status_query *q;
 	_cleanup_free_ char *id = NULL;
+	struct status_page pg;
 	const char *err;
 	char *json;
 
@@ -261,7 +313,7 @@ void status_command(struct client *c, const struct frame *f)
 				     (unsigned)st->owner);
 		return;
 	}
-	err = status_parse(f, &id);
+	err = status_parse(f, &id, &pg);
 	if (err) {
 		client_respond_error(c, f->opcode, "%s", err);
 		return;
@@ -273,6 +325,7 @@ void status_command(struct client *c, const struct frame *f)
 	}
 	q->st = st;
 	q->c = c;
+	q->page = pg;
 	TAILQ_INSERT_TAIL(&st->queries, q, link);
 	if (status_query_fill(q, id) < 0 ||
 	    !(q->timer = evtimer_new(c->m->base, status_on_timeout, q))) {
@@ -280,7 +333,7 @@ void status_command(struct client *c, const struct frame *f)
 		status_query_free(q);
 		return;
 	}
-	if (id && q->n == 0) {
+	if (id && q->page.total == 0) {
 		client_respond_error(c, f->opcode, "unknown containerId %s", id);
 		status_query_free(q);
 		return;
@@ -289,7 +342,7 @@ void status_command(struct client *c, const struct frame *f)
 		   q->n, q->waiting);
 	if (q->waiting == 0) {
 		/* Nothing to wait for: answer now, in order. */
-		json = status_reply_json(st->m, st->started_ms, q->e, q->n);
+		json = status_reply_json(st->m, st->started_ms, &q->page, q->e, q->n);
 		if (json)
 			client_respond(c, f->opcode, false, json, strlen(json));
 		else

@@ -2,8 +2,9 @@
  * status.h - `cc-proxyctl status` and `list` in the master: the admin
  * command FRAME_CMD_STATUS on the proxy socket (frame.h).
  *
- * Request payload: none, `{}`, or `{"containerId": ID}` for the VMs of
- * that id only (the one registered, and any still draining under it).
+ * Request payload: none, `{}`, or an object with `containerId` (the VMs of
+ * that id only: the one registered, and any still draining under it),
+ * `after` and `limit` (paging, struct status_page).
  * Only root and the owner of the proxy socket may ask (SO_PEERCRED, per
  * command); anyone else gets an error response and the connection goes
  * on. The reply is one JSON object (docs/DESIGN.md "Status"):
@@ -33,6 +34,26 @@ struct vm;
 /* How long a status reply waits for the helpers' answers. */
 #define STATUS_HELPER_WAIT_MS	1000u
 
+/* The most VMs in one reply: about 0.6 KiB of JSON each, so a reply stays
+ * far below the frame limit (FRAME_PAYLOAD_MAX), and one query asks at
+ * most this many helpers. More VMs take more replies ("after"). */
+#define STATUS_PAGE_MAX		500u
+#define STATUS_PAGE_MAX_TEXT	"500"
+
+/*
+ * One reply's slice of the VMs. VMs are numbered in registration order
+ * (vm->serial, never reused); a reply lists those after the cursor, and
+ * its "next" is the cursor of the following reply, so a VM registered or
+ * gone between two replies never shifts the others: each VM present for
+ * the whole walk is listed exactly once.
+ */
+struct status_page {
+	uint64_t after;		/* request: list VMs with serial > after */
+	uint64_t limit;		/* request: at most this many */
+	uint64_t total;		/* reply: VMs matching, whatever the page */
+	uint64_t next;		/* reply: cursor of the next page, 0 = last */
+};
+
 /* Why a VM's counters are missing from a reply. */
 enum status_answer {
 	STATUS_ASKED,		/* waiting for IPC_H_STATS */
@@ -46,6 +67,7 @@ enum status_answer {
  * arrived (the VM may be freed before the reply goes), then the helper's. */
 struct status_entry {
 	char *container_id;
+	uint64_t serial;	/* the VM's, for the page's cursor */
 	pid_t pid;		/* the helper, 0 when none */
 	const char *state;	/* static: "starting", "ready", ... */
 	uint64_t uptime_ms;
@@ -90,7 +112,9 @@ void status_vm_gone(struct vm *vm);
  * status_reply_json() - the reply text for @n entries (status_reply.c):
  * the proxy's totals and limits as they are now, then each entry.
  * @started_ms: when the proxy started (registry_now_ms()).
+ * @pg: the page's total and next cursor (a "page" object).
  * Return: malloc'd JSON, or NULL (out of memory).
  */
 char *status_reply_json(struct master *m, uint64_t started_ms,
+			const struct status_page *pg,
 			const struct status_entry *e, size_t n);

@@ -4,6 +4,7 @@
  *   {"proxy": {"version", "pid", "uptimeMs", "socketPath", "vms",
  *              "clients", "helpersPooled",
  *              "limits": {NAME: {"used", "max"}, ...}},
+ *    "page": {"total", "next" (only when more VMs follow)},
  *    "vms": [{"containerId", "helperPid", "state", "uptimeMs",
  *             "tokensTotal", "tokensClaimed", "endReason",
  *             "answered", "noAnswer" | the helper's counters}]}
@@ -243,7 +244,20 @@ static struct json_object *status_vm_json(const struct status_entry *e)
 	return r ? NULL : TAKE_PTR(o);
 }
 
+/* {"total": N, "next": CURSOR}: "next" only when more VMs follow. */
+static struct json_object *status_page_json(const struct status_page *pg)
+{
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	int r = o ? 0 : -ENOMEM;
+
+	r = r ?: status_add_u64(o, "total", pg->total);
+	if (pg->next)
+		r = r ?: status_add_u64(o, "next", pg->next);
+	return r ? NULL : TAKE_PTR(o);
+}
+
 char *status_reply_json(struct master *m, uint64_t started_ms,
+			const struct status_page *pg,
 			const struct status_entry *e, size_t n)
 {
 	_cleanup_json_ struct json_object *o = json_object_new_object();
@@ -252,6 +266,7 @@ char *status_reply_json(struct master *m, uint64_t started_ms,
 	int r = o ? 0 : -ENOMEM;
 
 	r = r ?: status_add(o, "proxy", status_proxy_json(m, started_ms));
+	r = r ?: status_add(o, "page", status_page_json(pg));
 	r = r ?: status_add(o, "vms", vms = json_object_new_array());
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		vm = status_vm_json(&e[i]);

@@ -384,6 +384,8 @@ START_TEST(test_bad_requests)
 	static const char *const bad[] = {
 		"{\"containerId\":\"nope\"}", "{\"containerId\":5}", "{\"containerId\":\"\"}",
 		"{\"other\":1}", "[1]", "{", "null", "{} {}",
+		"{\"limit\":0}", "{\"limit\":501}", "{\"limit\":\"1\"}", "{\"limit\":1.5}",
+		"{\"after\":-1}", "{\"after\":true}", "{\"after\":99999999999999999999}",
 	};
 	struct tclient *c;
 	struct json_object *reply;
@@ -484,6 +486,92 @@ START_TEST(test_ctl_output)
 }
 END_TEST
 
+/* The id of the only VM of a one-VM page, and the page's "next" (0: none). */
+static const char *page_of_one(struct json_object *reply, int64_t total, int64_t *next)
+{
+	struct json_object *page = jget(reply, "page"), *v;
+
+	ck_assert_int_eq(jint(page, "total"), total);
+	*next = json_object_object_get_ex(page, "next", &v) ? json_object_get_int64(v) : 0;
+	return jstr(only_vm(reply, true), "containerId");
+}
+
+/*
+ * Paging: with limit 1, three VMs take three replies chained by "next";
+ * a VM that goes between two replies does not shift the rest (the cursor
+ * names a VM's place, not an offset), and the last reply has no "next".
+ * cc-proxyctl --page-size 1 joins the replies into one report.
+ */
+START_TEST(test_paging)
+{
+	struct harness_vm *vb = harness_vm_start(x.h, "b", HARNESS_HYPERSTART1, NULL);
+	struct harness_vm *vc = harness_vm_start(x.h, "c", HARNESS_HYPERSTART1, NULL);
+	struct tclient *admin, *rb, *rc;
+	struct json_object *reply, *o, *vms;
+	int64_t next, next2;
+	char req[128], *out;
+	int st;
+
+	texec_vm_up(&x, 0, 0, NULL);
+	rb = tclient_connect(x.h, "runtime-b");
+	json_object_put(tclient_register(rb, x.h, "b", vb, 0));
+	rc = tclient_connect(x.h, "runtime-c");
+	json_object_put(tclient_register(rc, x.h, "c", vc, 0));
+	admin = tclient_connect(x.h, "admin");
+
+	reply = tclient_call(admin, FRAME_CMD_STATUS, "{\"limit\":1}");
+	ck_assert_str_eq(page_of_one(reply, 3, &next), "vm");
+	ck_assert_int_gt(next, 0);
+	json_object_put(reply);
+	snprintf(req, sizeof(req), "{\"after\":%lld,\"limit\":1}", (long long)next);
+	reply = tclient_call(admin, FRAME_CMD_STATUS, req);
+	ck_assert_str_eq(page_of_one(reply, 3, &next2), "b");
+	ck_assert_int_gt(next2, next);
+	json_object_put(reply);
+
+	/* "vm" (already listed) goes; the walk goes on where it was. */
+	json_object_put(tclient_call(x.rt, FRAME_CMD_UNREGISTER_VM, "{\"containerId\":\"vm\"}"));
+	harness_vm_stop(x.h, x.vm);
+	x.vm = NULL;
+	json_object_put(status_until_n(x.h, "vm", 0));
+	snprintf(req, sizeof(req), "{\"after\":%lld,\"limit\":1}", (long long)next2);
+	reply = tclient_call(admin, FRAME_CMD_STATUS, req);
+	ck_assert_str_eq(page_of_one(reply, 2, &next), "c");
+	ck_assert_int_eq(next, 0);	/* the last page */
+	json_object_put(reply);
+	/* The default page holds all, and says there is no more. */
+	reply = tclient_call(admin, FRAME_CMD_STATUS, NULL);
+	ck_assert_int_eq(json_object_array_length(jget(reply, "vms")), 2);
+	ck_assert(!json_object_object_get_ex(jget(reply, "page"), "next", NULL));
+	json_object_put(reply);
+
+	out = ctl((const char *const[]){ "list", "--page-size", "1", NULL }, &st);
+	ck_assert_msg(st == 0 && strstr(out, "\nb  ") && strstr(out, "\nc  "), "%s", out);
+	free(out);
+	out = ctl((const char *const[]){ "status", "--json", "--page-size", "1", NULL }, &st);
+	ck_assert_int_eq(st, 0);
+	o = json_tokener_parse(out);
+	ck_assert_msg(o != NULL, "not JSON: %s", out);
+	vms = jget(o, "vms");
+	ck_assert_int_eq(json_object_array_length(vms), 2);
+	ck_assert_str_eq(jstr(json_object_array_get_idx(vms, 0), "containerId"), "b");
+	ck_assert_str_eq(jstr(json_object_array_get_idx(vms, 1), "containerId"), "c");
+	ck_assert(!json_object_object_get_ex(o, "page", NULL));
+	jget(o, "proxy");
+	json_object_put(o);
+	free(out);
+	out = ctl((const char *const[]){ "list", "--page-size", "0", NULL }, &st);
+	ck_assert_msg(st == 2 && strstr(out, "--page-size"), "%s", out);
+	free(out);
+
+	tclient_free(admin);
+	tclient_free(rb);
+	tclient_free(rc);
+	harness_vm_stop(x.h, vb);
+	harness_vm_stop(x.h, vc);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = harness_suite_new("status");
@@ -496,6 +584,7 @@ int main(void)
 	tcase_add_test(tc, test_non_owner_refused);
 	tcase_add_test(tc, test_bad_requests);
 	tcase_add_test(tc, test_ctl_output);
+	tcase_add_test(tc, test_paging);
 	tc = harness_tcase_add(s, "transitions", NULL, NULL, 60);
 	tcase_add_test(tc, test_state_transitions);
 	return harness_run(s);
