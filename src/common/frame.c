@@ -269,6 +269,11 @@ const char *frame_type_name(uint8_t type)
 
 const char *frame_opcode_name(uint8_t type, uint8_t opcode)
 {
+	/* The admin command rides outside protocol v2's opcodes (only the
+	 * master serves it), but logs still name it. */
+	if ((type == FRAME_TYPE_COMMAND || type == FRAME_TYPE_RESPONSE) &&
+	    opcode == FRAME_CMD_STATUS)
+		return "Status";
 	if (!frame_opcode_known(type, opcode))
 		return "unknown";
 	switch (type) {

@@ -367,9 +367,13 @@ START_TEST(test_names_and_known)
 		for (unsigned op = 0; op < 256; op++) {
 			const char *want = ty < FRAME_TYPE_COUNT && op < 8 ? ops[ty][op] : NULL;
 
+			const char *name = want ? want : "unknown";
+
 			ck_assert_int_eq(frame_opcode_known((uint8_t)ty, (uint8_t)op), !!want);
-			ck_assert_str_eq(frame_opcode_name((uint8_t)ty, (uint8_t)op),
-					 want ? want : "unknown");
+			/* The admin command is not v2's, but logs name it. */
+			if (ty <= FRAME_TYPE_RESPONSE && op == FRAME_CMD_STATUS)
+				name = "Status";
+			ck_assert_str_eq(frame_opcode_name((uint8_t)ty, (uint8_t)op), name);
 		}
 	}
 }
