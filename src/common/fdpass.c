@@ -107,6 +107,12 @@ static unsigned fdpass_take_rights(struct cmsghdr *cmsg, int *keep)
 
 ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fd)
 {
+	return fdpass_recv_cred(sock, buf, size, fd, NULL);
+}
+
+ssize_t fdpass_recv_cred(int sock, void *buf, size_t size, int *fd,
+			 struct ucred *cred)
+{
 	union {
 		struct cmsghdr align;
 		/* Several fds plus one credentials header, so that the common
@@ -122,11 +128,13 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fd)
 		.msg_control = control.buf,
 		.msg_controllen = sizeof(control.buf),
 	};
-	bool bad = false;
+	bool bad = false, got_cred = false;
 	int kept = -1;
 	ssize_t n;
 
 	*fd = -1;
+	if (cred)
+		memset(cred, 0, sizeof(*cred));
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -141,6 +149,11 @@ ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fd)
 		    cmsg->cmsg_type == SCM_RIGHTS) {
 			if (fdpass_take_rights(cmsg, &kept) > 0)
 				bad = true;	/* more than one fd */
+		} else if (cred && !got_cred && cmsg->cmsg_level == SOL_SOCKET &&
+			   cmsg->cmsg_type == SCM_CREDENTIALS &&
+			   cmsg->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			memcpy(cred, CMSG_DATA(cmsg), sizeof(*cred));
+			got_cred = true;	/* asked for, once */
 		} else {
 			bad = true;	/* nothing else is expected */
 		}

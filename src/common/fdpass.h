@@ -37,3 +37,15 @@ int fdpass_send(int sock, const void *buf, size_t len, int fd);
  * or another -errno.
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t size, int *fd);
+
+struct ucred;
+
+/**
+ * fdpass_recv_cred() - fdpass_recv() on a socket with SO_PASSCRED: one
+ * SCM_CREDENTIALS header is accepted and copied to @cred (pid 0 when the
+ * message carried none: it was queued before SO_PASSCRED was set). The
+ * kernel fills it from the sending process; only a privileged sender
+ * could claim another pid, and only with sendmsg.
+ */
+ssize_t fdpass_recv_cred(int sock, void *buf, size_t size, int *fd,
+			 struct ucred *cred);

@@ -63,6 +63,7 @@ static const struct ipc_type_info ipc_types[] = {
 	IPC_T_NOVAR(IPC_M_SHUTDOWN, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_M_STATS, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_M_PING, IPC_DIR_TO_HELPER, ipc_empty, IPC_FD_FORBIDDEN),
+	IPC_T_NOVAR(IPC_M_ADOPT, IPC_DIR_TO_HELPER, ipc_adopt, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_H_HELLO, IPC_DIR_TO_MASTER, ipc_hello, IPC_FD_FORBIDDEN),
 	IPC_T(IPC_H_HYPER_ANSWER, IPC_DIR_TO_MASTER, ipc_hyper_answer, text_len,
 	      IPC_VAR_REST(struct ipc_hyper_answer), IPC_FD_FORBIDDEN),
@@ -73,13 +74,22 @@ static const struct ipc_type_info ipc_types[] = {
 	IPC_T(IPC_H_STATS, IPC_DIR_TO_MASTER, ipc_stats, error_len,
 	      IPC_STATS_ERROR_MAX, IPC_FD_FORBIDDEN),
 	IPC_T_NOVAR(IPC_H_PONG, IPC_DIR_TO_MASTER, ipc_empty, IPC_FD_FORBIDDEN),
+	/* A container id is at most 1024 bytes (payload.h). */
+	IPC_T(IPC_H_ADOPTED, IPC_DIR_TO_MASTER, ipc_adopted, id_len, 1024, IPC_FD_FORBIDDEN),
+	IPC_T(IPC_H_ADOPT_TOKENS, IPC_DIR_TO_MASTER, ipc_adopt_tokens, len,
+	      IPC_ADOPT_CHUNK * sizeof(struct ipc_adopt_token), IPC_FD_FORBIDDEN),
 };
 
 union ipc_fixed_any {
 	struct ipc_hello a; struct ipc_hyper b; struct ipc_hyper_answer c;
 	struct ipc_token d; struct ipc_shim e; struct ipc_empty f;
 	struct ipc_shim_gone g; struct ipc_vm_lost h; struct ipc_stats i;
+	struct ipc_adopt j; struct ipc_adopted k; struct ipc_adopt_tokens l;
 };
+_Static_assert(sizeof(struct ipc_adopt_token) == 56, "ipc_adopt_token is packed by hand");
+_Static_assert(IPC_ADOPT_CHUNK * sizeof(struct ipc_adopt_token) +
+	       sizeof(struct ipc_adopt_tokens) + sizeof(struct ipc_header) <= IPC_MSG_MAX,
+	       "one IPC_H_ADOPT_TOKENS fits in a message");
 _Static_assert(sizeof(union ipc_fixed_any) <= IPC_FIXED_MAX,
 	       "IPC_FIXED_MAX must hold every fixed struct");
 

@@ -40,6 +40,22 @@
  *  IPC_H_STATS       the helper's counters (struct ipc_stats) and its last
  *                    warning or error text; only in answer to IPC_M_STATS.
  *  IPC_H_PONG        the answer to IPC_M_PING, with its id; never unasked.
+ *
+ * Re-adoption (a restarted or re-exec'd master takes a running helper
+ * back; DESIGN.md "Restart and upgrade"). The channel already had its
+ * hello with the previous master, so none is exchanged again:
+ *  IPC_M_ADOPT       {version, nonce}: a new master. Requests received
+ *                    before it are orphaned (their answers dropped). The
+ *                    helper answers with one IPC_H_ADOPTED carrying the
+ *                    same nonce, then IPC_H_ADOPT_TOKENS until n_tokens
+ *                    entries were sent. The master discards whatever
+ *                    came before the IPC_H_ADOPTED (stale answers meant
+ *                    for the dead master) and takes the sender's pid
+ *                    from SCM_CREDENTIALS, never from the message.
+ *  IPC_H_ADOPTED     {version, nonce, n_tokens, flags}, container id.
+ *                    Its first field stays the version in every future
+ *                    IPC_VERSION, so a mismatch is reported as such.
+ *  IPC_H_ADOPT_TOKENS {nonce, len}, len bytes of struct ipc_adopt_token.
  */
 #pragma once
 
@@ -50,7 +66,7 @@
 
 struct event_base;
 
-#define IPC_VERSION	3
+#define IPC_VERSION	4
 /* Largest message, header included. The socketpair's buffers are sized
  * for it (ipc_socketpair()). */
 #define IPC_MSG_MAX	(200u * 1024u)
@@ -96,6 +112,7 @@ enum ipc_type {
 	IPC_M_SHUTDOWN = 0x105,
 	IPC_M_STATS = 0x106,
 	IPC_M_PING = 0x107,
+	IPC_M_ADOPT = 0x108,
 	/* helper -> master */
 	IPC_H_HELLO = 0x200,
 	IPC_H_HYPER_ANSWER = 0x201,
@@ -104,6 +121,8 @@ enum ipc_type {
 	IPC_H_READY = 0x204,
 	IPC_H_STATS = 0x205,
 	IPC_H_PONG = 0x206,
+	IPC_H_ADOPTED = 0x207,
+	IPC_H_ADOPT_TOKENS = 0x208,
 };
 
 enum ipc_dir {
@@ -184,6 +203,44 @@ struct ipc_stats {
 #define IPC_STATS_F_UNREGISTERED 0x1	/* IPC_M_UNREGISTER seen: draining */
 #define IPC_STATS_ERROR_MAX	256	/* longest error text */
 
+struct ipc_adopt {		/* IPC_M_ADOPT; no variable part */
+	uint32_t version;	/* IPC_VERSION of the master */
+	uint32_t pad;
+	uint64_t nonce;		/* echoed by every answer */
+};
+
+/* IPC_H_ADOPTED; variable: the container id (id_len bytes, no NUL). */
+struct ipc_adopted {
+	uint32_t version;	/* first, in every version (see above) */
+	uint32_t id_len;
+	uint64_t nonce;
+	uint32_t n_tokens;	/* entries in the IPC_H_ADOPT_TOKENS that follow */
+	uint32_t flags;		/* IPC_ADOPTED_F_* */
+};
+#define IPC_ADOPTED_F_UNREGISTERED	0x1	/* draining after UnregisterVM */
+/* The most tokens one helper reports (its sessions are bounded by the
+ * master's --max-tokens-per-vm, at most 16384). */
+#define IPC_ADOPT_TOKENS_MAX	16384u
+
+/* One session in IPC_H_ADOPT_TOKENS. */
+struct ipc_adopt_token {
+	uint64_t io_base;
+	uint32_t flags;		/* IPC_ADOPT_TOKEN_F_* */
+	char token[44];		/* TOKEN_STR_LEN characters, no NUL */
+};
+#define IPC_ADOPT_TOKEN_F_SHIM		0x1	/* a shim holds it (HANDED) */
+#define IPC_ADOPT_TOKEN_F_RUNNING	0x2	/* its process runs */
+
+/* IPC_H_ADOPT_TOKENS; variable: len / sizeof(struct ipc_adopt_token)
+ * entries (a length that is not a multiple is a violation). */
+struct ipc_adopt_tokens {
+	uint64_t nonce;
+	uint32_t len;		/* bytes of entries */
+	uint32_t pad;
+};
+/* Entries per IPC_H_ADOPT_TOKENS message. */
+#define IPC_ADOPT_CHUNK	1024u
+
 enum {
 	IPC_E_INVALID = 2,	/* a protocol violation by the peer */
 };
@@ -198,6 +255,9 @@ struct ipc_view {
 	int fd;			/* the attached fd or -1; see ipc_channel */
 	bool fd_lost;		/* an fd was attached but could not be received
 				 * (this process is at RLIMIT_NOFILE); fd = -1 */
+	pid_t sender_pid;	/* SCM_CREDENTIALS pid (the kernel's word), or
+				 * 0: only on an adopting channel */
+	uid_t sender_uid;
 };
 
 /** ipc_type_name() - for logs. */
@@ -297,6 +357,29 @@ size_t ipc_channel_queued(const struct ipc_channel *ch);
  */
 bool ipc_channel_room(const struct ipc_channel *ch, size_t n, size_t bytes,
 		      size_t fds);
+
+/**
+ * ipc_channel_adopt() - ipc_channel_new() for a channel whose hello was
+ * exchanged with an earlier master (re-adoption): no hello is sent or
+ * expected, SO_PASSCRED is set on @fd, and until ipc_channel_adopted()
+ * every message before the first IPC_H_ADOPTED whose nonce is @nonce is
+ * discarded (its fd closed; at most IPC_ADOPT_STALE_MAX of them, then the
+ * channel fails). An IPC_H_ADOPTED of another version fails the channel
+ * with a "speaks ipc version" reason. Delivered messages carry
+ * v->sender_pid/uid from SCM_CREDENTIALS.
+ */
+int ipc_channel_adopt(struct ipc_channel **out, struct event_base *base,
+		      int fd, uint64_t nonce, ipc_on_message_fn on_message,
+		      ipc_on_close_fn on_close, void *ctx);
+/* Stale messages a channel being adopted discards before failing: the
+ * helper's send queue bound plus what the socket buffers hold. */
+#define IPC_ADOPT_STALE_MAX	(IPC_QUEUE_MAX + 1024u)
+
+/** ipc_channel_adopted() - adoption done: back to plain checking. */
+void ipc_channel_adopted(struct ipc_channel *ch);
+
+/** ipc_channel_fd() - the socket (for the fd store), or -1 once closed. */
+int ipc_channel_fd(const struct ipc_channel *ch);
 
 /** ipc_channel_queued_bytes(), _fds() - what the send queue holds. */
 size_t ipc_channel_queued_bytes(const struct ipc_channel *ch);

@@ -66,6 +66,11 @@ struct ipc_channel {
 	bool write_armed;
 	bool write_dead;	/* the peer stopped reading: sends are -EPIPE */
 	bool hello_seen;	/* the peer's hello arrived */
+	bool passcred;		/* SO_PASSCRED: messages carry the sender's pid */
+	bool adopting;		/* ipc_channel_adopt(): discarding stale messages */
+	uint64_t adopt_nonce;
+	size_t stale;		/* messages discarded while adopting */
+	struct ucred cred;	/* of the message being handled */
 	bool closed;		/* failed or detached: no more I/O, no callbacks */
 	unsigned dispatching;	/* callbacks running on our stack */
 	bool free_pending;	/* the owner freed it during a callback */
@@ -129,6 +134,53 @@ static void ipc_channel_fail(struct ipc_channel *ch, int err, const char *why)
 		ch->on_close(ch, err, ch->why, ch->ctx);
 }
 
+/*
+ * While adopting: 1 = discard this message (a stale one meant for the
+ * dead master), 0 = it is the IPC_H_ADOPTED answering our nonce (adopting
+ * ends; it is decoded as usual), -1 = fail (why in ch->why). Only the
+ * header and the first fields are looked at: a stale message need not
+ * even be of our version.
+ */
+static int ipc_channel_adopt_filter(struct ipc_channel *ch, size_t n)
+{
+	struct ipc_header hdr;
+	uint32_t version;
+	uint64_t nonce;
+	const size_t at = IPC_HDR_SIZE;
+
+	if (n >= IPC_HDR_SIZE)
+		memcpy(&hdr, ch->rbuf, sizeof(hdr));
+	if (n < IPC_HDR_SIZE || hdr.type != IPC_H_ADOPTED) {
+		if (++ch->stale > IPC_ADOPT_STALE_MAX) {
+			snprintf(ch->why, sizeof(ch->why),
+				 "more than %u messages before its adoption answer",
+				 IPC_ADOPT_STALE_MAX);
+			return -1;
+		}
+		return 1;
+	}
+	/* The version is the first field in every version of the struct. */
+	if (n < at + sizeof(version)) {
+		snprintf(ch->why, sizeof(ch->why), "truncated adoption answer");
+		return -1;
+	}
+	memcpy(&version, ch->rbuf + at, sizeof(version));
+	if (version != IPC_VERSION) {
+		snprintf(ch->why, sizeof(ch->why),
+			 "helper speaks ipc version %u, expected %u", version, IPC_VERSION);
+		return -1;
+	}
+	if (n < at + offsetof(struct ipc_adopted, nonce) + sizeof(nonce)) {
+		snprintf(ch->why, sizeof(ch->why), "truncated adoption answer");
+		return -1;
+	}
+	memcpy(&nonce, ch->rbuf + at + offsetof(struct ipc_adopted, nonce), sizeof(nonce));
+	if (nonce != ch->adopt_nonce)
+		return ++ch->stale > IPC_ADOPT_STALE_MAX ? -1 : 1;	/* an earlier master's */
+	ch->adopting = false;
+	return 0;
+}
+
 /* Handle one received message; false when reading must stop. */
 static bool ipc_channel_handle(struct ipc_channel *ch, ssize_t n, int rfd)
 {
@@ -141,6 +193,17 @@ static bool ipc_channel_handle(struct ipc_channel *ch, ssize_t n, int rfd)
 	 * must take one - and is then delivered as v.fd_lost, v.fd = -1. */
 	bool lost = rfd == FDPASS_FD_LOST;
 
+	if (ch->adopting) {
+		int a = ipc_channel_adopt_filter(ch, (size_t)n);
+
+		if (a != 0) {
+			if (rfd >= 0)
+				close(rfd);
+			if (a < 0)
+				ipc_channel_fail(ch, IPC_E_INVALID, ch->why);
+			return a > 0;
+		}
+	}
 	if (ipc_decode(ch->rbuf, (size_t)n, rfd >= 0 || lost, ch->incoming, &v,
 		       fixed.buf, &why) != 0) {
 		if (rfd >= 0)
@@ -175,6 +238,8 @@ static bool ipc_channel_handle(struct ipc_channel *ch, ssize_t n, int rfd)
 
 	v.fd = lost ? -1 : rfd;	/* the callback owns it now */
 	v.fd_lost = lost;
+	v.sender_pid = ch->passcred ? ch->cred.pid : 0;
+	v.sender_uid = ch->passcred ? ch->cred.uid : (uid_t)-1;
 	ch->on_message(ch, &v, ch->ctx);
 	return !ch->closed && !ch->free_pending;
 }
@@ -186,7 +251,9 @@ static void ipc_channel_on_read(evutil_socket_t fd, short what, void *arg)
 	ch->dispatching++;
 	for (int i = 0; i < IPC_READ_BURST && !ch->closed; i++) {
 		int rfd = -1;
-		ssize_t n = fdpass_recv(ch->fd, ch->rbuf, IPC_MSG_MAX, &rfd);
+		ssize_t n = ch->passcred ?
+			fdpass_recv_cred(ch->fd, ch->rbuf, IPC_MSG_MAX, &rfd, &ch->cred) :
+			fdpass_recv(ch->fd, ch->rbuf, IPC_MSG_MAX, &rfd);
 
 		if (n == -EAGAIN)
 			break;
@@ -322,9 +389,9 @@ int ipc_channel_send(struct ipc_channel *ch, uint32_t type, uint32_t id,
 	return ipc_channel_queue(ch, type, id, fixed, fixed_len, var, var_len, fd);
 }
 
-int ipc_channel_new(struct ipc_channel **out, struct event_base *base,
-		    int fd, enum ipc_dir incoming, ipc_on_message_fn on_message,
-		    ipc_on_close_fn on_close, void *ctx)
+static int ipc_channel_init(struct ipc_channel **out, struct event_base *base,
+			    int fd, enum ipc_dir incoming, ipc_on_message_fn on_message,
+			    ipc_on_close_fn on_close, void *ctx, const uint64_t *adopt_nonce)
 {
 	struct ipc_channel *ch;
 	struct ipc_hello hello = { .version = IPC_VERSION, .pid = (uint32_t)getpid() };
@@ -358,6 +425,23 @@ int ipc_channel_new(struct ipc_channel **out, struct event_base *base,
 		r = -ENOMEM;
 		goto fail;
 	}
+	if (adopt_nonce) {
+		/* The hellos were exchanged with an earlier master. The
+		 * kernel attaches the sender's pid to what the helper sends
+		 * from now on: that, not its word, says who it is. */
+		int on = 1;
+
+		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		ch->passcred = true;
+		ch->adopting = true;
+		ch->adopt_nonce = *adopt_nonce;
+		ch->hello_seen = true;
+		*out = ch;
+		return 0;
+	}
 	/* Our hello goes first: the queue is empty and FIFO. */
 	r = ipc_channel_queue(ch, incoming == IPC_DIR_TO_HELPER ? IPC_H_HELLO : IPC_M_HELLO,
 			      0, &hello, sizeof(hello), NULL, 0, -1);
@@ -368,6 +452,36 @@ int ipc_channel_new(struct ipc_channel **out, struct event_base *base,
 fail:
 	ipc_channel_destroy(ch);
 	return r;
+}
+
+int ipc_channel_new(struct ipc_channel **out, struct event_base *base,
+		    int fd, enum ipc_dir incoming, ipc_on_message_fn on_message,
+		    ipc_on_close_fn on_close, void *ctx)
+{
+	return ipc_channel_init(out, base, fd, incoming, on_message, on_close, ctx, NULL);
+}
+
+int ipc_channel_adopt(struct ipc_channel **out, struct event_base *base,
+		      int fd, uint64_t nonce, ipc_on_message_fn on_message,
+		      ipc_on_close_fn on_close, void *ctx)
+{
+	return ipc_channel_init(out, base, fd, IPC_DIR_TO_MASTER, on_message, on_close,
+				ctx, &nonce);
+}
+
+void ipc_channel_adopted(struct ipc_channel *ch)
+{
+	int off = 0;
+
+	/* Messages already queued keep their credentials (accepted). */
+	if (ch->passcred && !ch->closed)
+		setsockopt(ch->fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof(off));
+	ch->adopting = false;
+}
+
+int ipc_channel_fd(const struct ipc_channel *ch)
+{
+	return ch && !ch->closed ? ch->fd : -1;
 }
 
 struct ipc_channel *ipc_channel_free(struct ipc_channel *ch)

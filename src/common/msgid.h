@@ -12,6 +12,8 @@
  *   CC_TOKEN_PREFIX  first 8 characters of an I/O token (never the whole token)
  *   CC_EXIT_STATUS   helper exit status, CC_SIGNAL its killing signal name
  *   CC_REASON        why (free text)
+ *   CC_TOKENS, CC_TOKENS_CLAIMED  tokens of an adopted VM, of which held by shims
+ *   CC_VMS_ADOPTED, CC_VMS_LOST   helpers taken back / refused at a restart
  */
 #pragma once
 
@@ -23,3 +25,5 @@
 #define MSGID_VM_UNREGISTERED	"ac77b8cb3d864ef8babe7e48c00a5aed"
 #define MSGID_CLIENT_CONNECTED	"0b767aa21b7b46b2932bd57986352758"
 #define MSGID_HELPER_KILLED	"10fc15522b83409dab4e31eb3251c6ed"
+#define MSGID_VM_ADOPTED	"cd228ee3b3854811824f11676251ee5c"
+#define MSGID_MASTER_RESTARTED	"e8f15c56233842b8a049810c9cf56b29"

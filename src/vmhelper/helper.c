@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <event2/event.h>
 
+#include "adopt.h"
 #include "agent.h"
 #include "console.h"
 #include "helper.h"
@@ -242,6 +243,12 @@ static void helper_on_ping(struct helper *h, const struct ipc_view *v)
 	helper_send(h, IPC_H_PONG, v->id, &e, sizeof(e), NULL, 0);
 }
 
+/* A new master (restart, upgrade) takes us back: adopt.c. */
+static void helper_on_adopt(struct helper *h, const struct ipc_view *v)
+{
+	adopt_answer(h, v->id, v->fixed);
+}
+
 /* Master -> helper types (ipc.c has checked sizes, direction and fds). */
 static const struct {
 	uint32_t type;
@@ -255,6 +262,7 @@ static const struct {
 	{ IPC_M_SHUTDOWN, false, helper_on_shutdown },
 	{ IPC_M_STATS, false, helper_on_stats },
 	{ IPC_M_PING, false, helper_on_ping },
+	{ IPC_M_ADOPT, false, helper_on_adopt },
 };
 
 static void helper_on_ipc_message(struct ipc_channel *ch,

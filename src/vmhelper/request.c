@@ -55,6 +55,7 @@ struct request {
 	struct hyperdata_info info;	/* newcontainer/execcmd only */
 	struct event *timer;		/* waiting for the shim */
 	struct agent_cmd *cmd;		/* queued or in flight at the agent */
+	bool orphaned;			/* from a master that is gone: no answer */
 };
 
 struct request *request_free(struct request *r)
@@ -74,6 +75,14 @@ struct request *request_free(struct request *r)
 	return NULL;
 }
 
+void request_orphan_all(struct helper *h)
+{
+	struct request *r;
+
+	TAILQ_FOREACH(r, &h->requests, link)
+		r->orphaned = true;
+}
+
 /* Answer the master and forget the request. */
 static void request_finish(struct request *r, bool error, const char *text,
 			   size_t len)
@@ -81,7 +90,10 @@ static void request_finish(struct request *r, bool error, const char *text,
 	helper_log(error ? LOG_NOTICE : LOG_INFO, 1, r->io_base,
 		   "Hyper %s (request %u): %s%.*s", hyper_code_name(r->code), r->id,
 		   error ? "error: " : "ok", error ? (int)len : 0, text);
-	helper_send_answer(r->h, r->id, error, text, len);
+	/* A request of a dead master: its client got EOF, and the new
+	 * master does not know the id (IPC_M_ADOPT). */
+	if (!r->orphaned)
+		helper_send_answer(r->h, r->id, error, text, len);
 	r->h->stats.hyper_served++;
 	r->h->stats.hyper_failed += error;
 	request_free(r);

@@ -25,5 +25,12 @@ void request_on_shim(struct request *r);
 /** request_detach() - @r's session is being freed: go on without it. */
 void request_detach(struct request *r);
 
+/**
+ * request_orphan_all() - a new master adopted us (IPC_M_ADOPT): every
+ * request in progress came from the dead one; each still runs to its end
+ * at the agent, but its answer is dropped.
+ */
+void request_orphan_all(struct helper *h);
+
 /** request_free() - drop without answering (exit); takes NULL. */
 struct request *request_free(struct request *r);

@@ -130,6 +130,8 @@ int session_new(struct helper *h, uint64_t io_base, const char *token,
 	for (i = 0; i < TOKEN_PREFIX_LEN && i < token_len && token[i]; i++)
 		s->token_prefix[i] = (token[i] > ' ' && token[i] < 0x7f) ? token[i] : '?';
 	s->token_prefix[i] = '\0';
+	if (token_len == TOKEN_STR_LEN)
+		memcpy(s->token, token, TOKEN_STR_LEN);
 	TAILQ_INSERT_TAIL(&h->sessions, s, link);
 	return 0;
 }
@@ -150,6 +152,7 @@ struct session *session_free(struct session *s)
 	event_free(s->stall_timer);
 	free(s->container_id);
 	free(s->process_id);
+	explicit_bzero(s->token, sizeof(s->token));	/* a secret */
 	free(s);
 	return NULL;
 }

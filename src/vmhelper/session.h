@@ -23,6 +23,9 @@ struct session {
 	struct helper *h;
 	uint64_t io_base;
 	char token_prefix[TOKEN_PREFIX_LEN + 1];	/* for logs only */
+	/* The whole token, only to report it to a master that adopts this
+	 * helper after a restart (adopt.c); never logged. */
+	char token[TOKEN_STR_LEN + 1];
 	struct shim *shim;		/* the connected shim, or NULL */
 	struct request *req;		/* the newcontainer/execcmd using it, until answered */
 	/* The process, recorded when its command is sent to the agent. */
