@@ -125,7 +125,10 @@ void audit_helper_stopped(const char *container_id, pid_t pid, int status,
 	const char *sig_name = NULL;
 	int prio = LOG_NOTICE;
 
-	if (WIFSIGNALED(status)) {
+	if (status == AUDIT_STATUS_UNKNOWN) {
+		/* Adopted after a restart: not our child, its parent reaps it. */
+		snprintf(what, sizeof(what), "exited (status unknown: adopted, not our child)");
+	} else if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		const char *abbrev = sigabbrev_np(sig);
 
@@ -153,4 +156,29 @@ void audit_helper_stopped(const char *container_id, pid_t pid, int status,
 		   "helper of VM %s (pid %lld) %s", container_id, (long long)pid, what);
 	if (out && len)
 		snprintf(out, len, "%s", what);
+}
+
+void audit_vm_adopted(const char *container_id, pid_t pid, size_t tokens, size_t claimed)
+{
+	char p[24], t[24], c[24];
+
+	log_submit(LOG_NOTICE, 0, MSGID_VM_ADOPTED,
+		   LOG_FIELDS({ "CC_CONTAINER_ID", container_id },
+			      { "CC_HELPER_PID", AUDIT_NUM(p, pid) },
+			      { "CC_TOKENS", AUDIT_NUM(t, tokens) },
+			      { "CC_TOKENS_CLAIMED", AUDIT_NUM(c, claimed) }),
+		   "VM %s re-adopted (helper pid %lld, %zu tokens, %zu held by shims)",
+		   container_id, (long long)pid, tokens, claimed);
+}
+
+void audit_master_restarted(unsigned int adopted, unsigned int lost, const char *why)
+{
+	char a[24], l[24];
+
+	log_submit(lost ? LOG_WARNING : LOG_NOTICE, 0, MSGID_MASTER_RESTARTED,
+		   LOG_FIELDS({ "CC_VMS_ADOPTED", AUDIT_NUM(a, adopted) },
+			      { "CC_VMS_LOST", AUDIT_NUM(l, lost) },
+			      { "CC_REASON", why }),
+		   "master restarted: %u VMs re-adopted, %u lost%s%s%s", adopted, lost,
+		   why ? " (" : "", why ? why : "", why ? ")" : "");
 }

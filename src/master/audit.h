@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /** audit_client_connected() - a client connected; its SO_PEERCRED. */
@@ -48,3 +49,18 @@ void audit_helper_killed(const char *container_id, pid_t pid, const char *reason
  */
 void audit_helper_stopped(const char *container_id, pid_t pid, int status,
 			  char *out, size_t len);
+
+/* audit_helper_stopped()'s @status of a helper that is not our child. */
+#define AUDIT_STATUS_UNKNOWN	(-1)
+
+/**
+ * audit_vm_adopted() - a restarted master took the helper @pid of
+ * @container_id back, with @tokens tokens of which @claimed held by shims.
+ */
+void audit_vm_adopted(const char *container_id, pid_t pid, size_t tokens, size_t claimed);
+
+/**
+ * audit_master_restarted() - every helper handed back at start settled:
+ * @adopted taken back, @lost refused (@why: their reasons, or NULL).
+ */
+void audit_master_restarted(unsigned int adopted, unsigned int lost, const char *why);

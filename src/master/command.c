@@ -307,6 +307,10 @@ static void command_connect_shim(struct client *c, const struct frame *f)
 		client_respond_error(c, f->opcode, "unknown token");
 	} else if (!t->vm->ch) {
 		client_respond_error(c, f->opcode, "VM %s is gone", t->vm->container_id);
+	} else if (t->vm->state == VM_ADOPTING) {
+		/* Its helper is still reporting after a restart: retry. */
+		client_respond_error(c, f->opcode, "VM %s is being taken back after a restart "
+				     "of the proxy: try again", t->vm->container_id);
 	} else if (t->state == TOKEN_FREE &&
 		   quota_vm_shims(t->vm) >= c->m->cfg.limits.shims_per_vm) {
 		client_respond_error(c, f->opcode, "too many shims on VM %s: the limit is %u "

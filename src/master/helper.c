@@ -25,15 +25,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "adopt.h"
 #include "audit.h"
 #include "cleanup.h"
 #include "client.h"
 #include "command.h"
+#include "fdstore.h"
 #include "helper.h"
 #include "log.h"
 #include "master.h"
@@ -50,9 +53,16 @@ static void helper_kill(struct vm *vm, const char *why)
 	if (vm->pid <= 0 || vm->killed)
 		return;
 	audit_helper_killed(vm->container_id, vm->pid, why);
-	/* Our child, not yet reaped: the pid cannot have been reused. */
-	if (kill(vm->pid, SIGKILL) < 0)
+	if (vm->pidfd >= 0) {
+		/* Adopted: maybe not our child, so only its pidfd names it. */
+		if (syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			log_error("pidfd_send_signal(%lld, SIGKILL): %s", (long long)vm->pid,
+				  strerror(errno));
+	} else if (kill(vm->pid, SIGKILL) < 0) {
+		/* Our child, not yet reaped: the pid cannot have been reused. */
 		log_error("kill(%lld, SIGKILL): %s", (long long)vm->pid, strerror(errno));
+	}
 	vm->killed = true;
 }
 
@@ -70,12 +80,16 @@ static void helper_arm_grace(struct vm *vm)
  * free again, a pending RegisterVM fails with @reason, and the helper is
  * killed (@kill_it) or given the grace period to exit by itself.
  */
+/* Every path that takes a VM out of the namespace also takes its helper
+ * out of the fd store: its id may be registered again at once, under the
+ * same fd name; the ending helper drains, then exits. */
 static void helper_end(struct vm *vm, const char *reason, bool kill_it)
 {
 	struct client *reg = vm->registrar;
 	char msg[512];
 
 	registry_leave_namespace(vm, reason);
+	fdstore_remove(vm);
 	if (reg) {
 		vm->registrar = NULL;
 		snprintf(msg, sizeof(msg), "cannot register VM %s: %s", vm->container_id,
@@ -161,6 +175,8 @@ static void helper_on_ready(struct vm *vm, const struct ipc_view *v)
 	client_attach(reg, vm);
 	audit_vm_registered(vm->container_id, vm->pid, reg->pid);
 	watchdog_start(vm);
+	/* Ready: from now on it survives a restart of the master. */
+	fdstore_add(vm);
 }
 
 static void helper_on_answer(struct vm *vm, const struct ipc_view *v)
@@ -255,6 +271,10 @@ static void helper_on_message(struct ipc_channel *ch, const struct ipc_view *v, 
 
 	if (v->fd >= 0)
 		close(v->fd);	/* the table forbids it; never keep one */
+	if (vm->state == VM_ADOPTING) {
+		adopt_on_message(vm, v);	/* its answer to IPC_M_ADOPT */
+		return;
+	}
 	for (size_t i = 0; i < sizeof(helper_handlers) / sizeof(helper_handlers[0]); i++)
 		if (helper_handlers[i].type == v->type) {
 			helper_handlers[i].fn(vm, v);
@@ -266,7 +286,15 @@ static void helper_on_message(struct ipc_channel *ch, const struct ipc_view *v, 
 static void helper_on_close(struct ipc_channel *ch, int err, const char *why, void *ctx)
 {
 	struct vm *vm = ctx;
+	char why_adopt[192];
 
+	if (vm->state == VM_ADOPTING) {
+		snprintf(why_adopt, sizeof(why_adopt), "%s", err == 0 ?
+			 "its channel closed before it answered (an ended helper, or an "
+			 "older one that does not know IPC_M_ADOPT)" : why ? why : strerror(-err));
+		adopt_refuse(vm, why_adopt);
+		return;
+	}
 	if (err != 0) {
 		/* A malformed message or a broken socket: the helper cannot
 		 * be trusted to be in sync with us any more. */
@@ -287,6 +315,10 @@ static void helper_on_timer(evutil_socket_t fd, short what, void *arg)
 	struct vm *vm = arg;
 	char reason[128];
 
+	if (vm->state == VM_ADOPTING) {
+		adopt_timeout(vm);
+		return;
+	}
 	if (vm->state == VM_STARTING && vm->ch) {
 		snprintf(reason, sizeof(reason), "no READY from the agent within %.3g s",
 			 vm->m->cfg.wait_timeout_ms / 1000.0);
@@ -461,6 +493,7 @@ void helper_unregister(struct vm *vm, pid_t client_pid)
 
 	audit_vm_unregistered(vm->container_id, vm->pid, client_pid);
 	registry_leave_namespace(vm, "unregistered");
+	fdstore_remove(vm);
 	vm->unregistered = true;
 	if (!vm->ch)
 		return;
@@ -476,7 +509,7 @@ int helper_send_stats(struct vm *vm, uint32_t *id)
 	struct ipc_empty e = { 0 };
 	int r;
 
-	if (!vm->ch)
+	if (!vm->ch || vm->state == VM_ADOPTING)
 		return -EPIPE;
 	if (++vm->next_req_id == 0)	/* one id space with Hyper requests */
 		vm->next_req_id = 1;
@@ -509,14 +542,76 @@ static void helper_on_exit(struct vm *vm, int status)
 	else
 		snprintf(msg, sizeof(msg), "VM %s helper exited: %s", vm->container_id, what);
 	registry_leave_namespace(vm, what);
+	fdstore_remove(vm);
 	/* Every waiting client gets its error, every attached one lets go. */
 	vm->registrar = NULL;
 	client_vm_gone(vm->m, vm, msg);
+	helper_forget(vm);
+}
+
+static void helper_pidfd_close(struct vm *vm)
+{
+	if (vm->pidfd_ev)
+		event_free(vm->pidfd_ev);
+	vm->pidfd_ev = NULL;
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	vm->pidfd = -1;
+}
+
+void helper_forget(struct vm *vm)
+{
 	vm->ch = ipc_channel_free(vm->ch);
 	if (vm->timer)
 		event_free(vm->timer);
 	vm->timer = NULL;
+	helper_pidfd_close(vm);
+	free(vm->adopt);
+	vm->adopt = NULL;
 	registry_vm_free(vm);
+}
+
+/* An adopted helper's pidfd is readable: it exited. Its status is ours
+ * to read only if it is our child (adopted across our own exec). */
+static void helper_on_pidfd(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	struct master *m = vm->m;
+	siginfo_t si = { 0 };
+	int status = AUDIT_STATUS_UNKNOWN;
+
+	if (waitid((idtype_t)P_PIDFD, (id_t)vm->pidfd, &si, WEXITED | WNOHANG) == 0 &&
+	    si.si_pid != 0)
+		status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 :
+			 (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+	helper_on_exit(vm, status);
+	master_stop_check(m);
+}
+
+int helper_watch_pidfd(struct vm *vm)
+{
+	vm->pidfd_ev = event_new(vm->m->base, vm->pidfd, EV_READ, helper_on_pidfd, vm);
+	if (!vm->pidfd_ev || event_add(vm->pidfd_ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int helper_channel_adopt(struct vm *vm, int fd, uint64_t nonce)
+{
+	struct master *m = vm->m;
+	int r;
+
+	vm->timer = evtimer_new(m->base, helper_on_timer, vm);
+	if (!vm->timer) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r = ipc_channel_adopt(&vm->ch, m->base, fd, nonce, helper_on_message,
+			      helper_on_close, vm);	/* consumes fd */
+	if (r < 0)
+		return r;
+	evtimer_add(vm->timer, &m->cfg.wait_timeout);
+	return 0;
 }
 
 void helper_reap(struct master *m)

@@ -116,3 +116,21 @@ void helper_shutdown_all(struct master *m);
 
 /** helper_kill_all() - SIGKILL every helper not yet reaped. */
 void helper_kill_all(struct master *m);
+
+/**
+ * helper_forget() - free @vm now, without waiting for its helper: our
+ * end of its channel closed, its timers and pidfd gone. For a VM whose
+ * helper was never known (a refused adoption), one left to the fd store,
+ * or at the very end.
+ */
+void helper_forget(struct vm *vm);
+
+/**
+ * helper_channel_adopt() - @vm's channel on a handed-over @fd (consumed):
+ * ipc_channel_adopt() with @nonce, the adoption bounded by --wait-timeout.
+ * Return: 0 or -errno.
+ */
+int helper_channel_adopt(struct vm *vm, int fd, uint64_t nonce);
+
+/** helper_watch_pidfd() - end @vm when its vm->pidfd becomes readable. */
+int helper_watch_pidfd(struct vm *vm);

@@ -6,7 +6,8 @@
  * FileDescriptorName=), else the first listening AF_UNIX stream socket, is
  * ours; it must be a listening AF_UNIX stream socket with a path
  * (sd_is_socket_unix()). Any other passed fd (kept by the service
- * manager's fd store) is logged and closed: later steps adopt them. Without activation we
+ * manager's fd store) named "vm-*" is a helper to adopt (adopt.c), any
+ * other is logged and closed. Without activation we
  * bind our own socket; then, and only then, the file is ours to remove
  * when we stop.
  *
@@ -37,6 +38,7 @@
 #include <event2/listener.h>
 #include <systemd/sd-daemon.h>
 
+#include "adopt.h"
 #include "client.h"
 #include "listener.h"
 #include "log.h"
@@ -107,16 +109,22 @@ static int listener_pick(int n, char **names)
 }
 
 /*
- * The fds passed besides the listening socket (fds the service manager
- * kept for us, FDSTORE=1): not adopted yet (DESIGN.md "Restart and
- * upgrade"), so each is logged by number and name and closed - an fd we
- * do not understand is never kept, nor handed to a helper.
+ * The fds passed besides the listening socket: those named "vm-*" are
+ * helper channels kept for us (the fd store, FDSTORE=1, or our own
+ * re-exec) and are adopted (adopt.c); any other is logged by number and
+ * name and closed - an fd we do not understand is never kept, nor handed
+ * to a helper.
  */
-static void listener_close_extra(int n, char **names, int keep)
+static void listener_close_extra(struct master *m, int n, char **names, int keep)
 {
 	for (int i = 0; i < n; i++) {
 		if (i == keep)
 			continue;
+		if (names && adopt_is_vm_name(names[i])) {
+			/* A helper channel from the fd store or our re-exec. */
+			adopt_passed_fd(m, SD_LISTEN_FDS_START + i, names[i]);
+			continue;
+		}
 		log_submit(LOG_WARNING, 0, NULL,
 			   LOG_FIELDS({ "CC_PASSED_FD_NAME", names && names[i] ? names[i] : "" }),
 			   "socket activation: passed fd %d (name %s) is not the listening "
@@ -145,7 +153,7 @@ static int listener_activated(struct master *m, struct listener *l)
 		return 0;
 	}
 	pick = listener_pick(n, names);
-	listener_close_extra(n, names, pick);
+	listener_close_extra(m, n, names, pick);
 	strv_free_names(names);
 	if (pick < 0) {
 		log_error("socket activation passed %d fds, none named \"" LISTENER_FD_NAME
@@ -364,4 +372,9 @@ struct listener *listener_free(struct listener *l)
 		unlink(l->m->cfg.socket_path);
 	free(l);
 	return NULL;
+}
+
+int listener_fd(const struct listener *l)
+{
+	return l->lev ? evconnlistener_get_fd(l->lev) : l->fd;
 }

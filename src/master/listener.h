@@ -22,3 +22,6 @@ int listener_open(struct master *m, const char *path, struct listener **out);
  * it (and it is still ours). Takes NULL; returns NULL.
  */
 struct listener *listener_free(struct listener *l);
+
+/** listener_fd() - the listening socket (upgrade.c hands it over). */
+int listener_fd(const struct listener *l);

@@ -44,8 +44,10 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
+#include "adopt.h"
 #include "caps.h"
 #include "client.h"
+#include "fdstore.h"
 #include "quota.h"
 #include "helper.h"
 #include "listener.h"
@@ -55,6 +57,7 @@
 #include "registry.h"
 #include "spawn.h"
 #include "status.h"
+#include "upgrade.h"
 
 #define MASTER_IDENT		"cc-proxy"
 #define MASTER_WAIT_DEFAULT	30.0
@@ -312,6 +315,8 @@ static void master_on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(m->base);
 }
 
+static void master_leave_to_store(struct master *m);
+
 static void master_on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	const struct timeval grace = { MASTER_STOP_GRACE_MS / 1000,
@@ -325,9 +330,46 @@ static void master_on_stop(evutil_socket_t sig, short what, void *arg)
 	log_submit(LOG_NOTICE, 0, NULL, NULL, "stopping on %s", strsignal((int)sig));
 	m->listener = listener_free(m->listener);
 	client_free_all(m);
+	master_leave_to_store(m);
 	helper_shutdown_all(m);
 	evtimer_add(m->stop_timer, &grace);
 	master_stop_check(m);
+}
+
+/*
+ * Under a service manager that keeps our helper channels (FDSTORE=1),
+ * SIGTERM may be a restart: the stored helpers are left alone (the
+ * unit's KillMode=process spares them). On a real stop the manager
+ * flushes its store, the helpers see EOF and end within their grace
+ * period; on a restart the new master adopts them. Only the helpers not
+ * stored (starting, ending) are shut down and waited for here.
+ */
+static void master_leave_to_store(struct master *m)
+{
+	struct vm *vm, *next;
+	unsigned int n = 0;
+
+	if (!m->fdstore)
+		return;
+	for (vm = TAILQ_FIRST(&m->vms); vm; vm = next) {
+		next = TAILQ_NEXT(vm, entry);
+		if (!vm->store_name || vm->state != VM_RUNNING)
+			continue;
+		n++;
+		helper_forget(vm);	/* our end closes; the store keeps its copy */
+	}
+	if (n)
+		log_submit(LOG_NOTICE, 0, NULL, NULL,
+			   "%u helpers are left to the service manager's fd store: a restart "
+			   "adopts them, a stop ends them", n);
+}
+
+static void master_on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct master *m = arg;
+
+	if (!m->stopping)
+		upgrade_reexec(m);
 }
 
 static void master_on_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -364,10 +406,11 @@ static int master_events(struct master *m)
 	m->sig_chld = evsignal_new(m->base, SIGCHLD, master_on_sigchld, m);
 	m->sig_term = evsignal_new(m->base, SIGTERM, master_on_stop, m);
 	m->sig_int = evsignal_new(m->base, SIGINT, master_on_stop, m);
+	m->sig_hup = evsignal_new(m->base, SIGHUP, master_on_sighup, m);
 	m->stop_timer = evtimer_new(m->base, master_on_stop_timer, m);
-	if (!m->sig_chld || !m->sig_term || !m->sig_int || !m->stop_timer ||
+	if (!m->sig_chld || !m->sig_term || !m->sig_int || !m->stop_timer || !m->sig_hup ||
 	    evsignal_add(m->sig_chld, NULL) < 0 || evsignal_add(m->sig_term, NULL) < 0 ||
-	    evsignal_add(m->sig_int, NULL) < 0)
+	    evsignal_add(m->sig_int, NULL) < 0 || evsignal_add(m->sig_hup, NULL) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -385,18 +428,16 @@ static void master_cleanup(struct master *m)
 	 * already; the kernel reparents the rest. */
 	helper_kill_all(m);
 	helper_reap(m);
-	while ((vm = TAILQ_FIRST(&m->vms))) {
-		vm->ch = ipc_channel_free(vm->ch);
-		if (vm->timer)
-			event_free(vm->timer);
-		registry_vm_free(vm);
-	}
+	while ((vm = TAILQ_FIRST(&m->vms)))
+		helper_forget(vm);
 	if (m->sig_chld)
 		event_free(m->sig_chld);
 	if (m->sig_term)
 		event_free(m->sig_term);
 	if (m->sig_int)
 		event_free(m->sig_int);
+	if (m->sig_hup)
+		event_free(m->sig_hup);
 	if (m->stop_timer)
 		event_free(m->stop_timer);
 	if (m->watchdog)
@@ -408,6 +449,7 @@ static void master_cleanup(struct master *m)
 	free(m->cfg.helper_path);
 	free(m->cfg.helper_user);
 	free(m->cfg.empty_dir);
+	free(m->exe_path);
 }
 
 /* Each connection takes an fd, and so does each VM (its channel) and the
@@ -424,7 +466,7 @@ static void master_check_nofile(const struct quota_config *q)
 			 q->clients, (unsigned long long)rl.rlim_cur);
 }
 
-static int run(const struct options *o, int level)
+static int run(const struct options *o, int level, char **argv)
 {
 	struct master m = { 0 };
 	double ms = o->wait_timeout * 1000.0;	/* <= 8.64e7: fits in u32 */
@@ -442,6 +484,8 @@ static int run(const struct options *o, int level)
 		m.cfg.wait_timeout_ms++;	/* round up: never wait less than asked */
 	m.cfg.wait_timeout.tv_sec = m.cfg.wait_timeout_ms / 1000;
 	m.cfg.wait_timeout.tv_usec = (m.cfg.wait_timeout_ms % 1000) * 1000;
+	fdstore_init(&m);
+	upgrade_prepare(&m, argv);	/* failure: logged, SIGHUP refused */
 
 	r = spawn_prepare(&m.cfg, o->helper, o->helper_user, o->empty_dir);
 	if (r < 0)
@@ -468,6 +512,7 @@ static int run(const struct options *o, int level)
 			  &m.listener);
 	if (r < 0)
 		goto out;
+	adopt_started(&m);	/* helpers handed back: their record once settled */
 	r = status_new(&m);
 	if (r < 0)
 		goto out;
@@ -525,5 +570,5 @@ int main(int argc, char **argv)
 		log_error("cannot ignore SIGPIPE: %s", strerror(errno));
 		return EXIT_FAILURE;
 	}
-	return run(&o, level);
+	return run(&o, level, argv);
 }

@@ -10,6 +10,9 @@
  *   registry.c  VMs by container id, tokens -> VM + ioBase
  *   helper.c    one helper per VM: its channel, requests, reaping
  *   watchdog.c  pings to each helper; an unresponsive one is killed
+ *   fdstore.c   helper channels kept in the service manager's fd store
+ *   adopt.c     taking helpers back after a restart or an upgrade
+ *   upgrade.c   SIGHUP: re-exec with the socket and the helper channels
  *   spawn.c     connecting a VM's sockets and fork + exec of a helper
  *   caps.c      capabilities and rlimits of the master
  *   quota.c    quotas: connections per uid, buffers, (quota_refuse.c)
@@ -78,7 +81,18 @@ struct master {
 	struct event *sig_int;
 	struct event *stop_timer;
 	struct event *watchdog;		/* WATCHDOG=1 to systemd, or NULL */
+	struct event *sig_hup;		/* SIGHUP: re-exec (upgrade.c) */
 	bool stopping;			/* SIGTERM/SIGINT seen */
+	bool fdstore;			/* a service manager keeps fds (fdstore.c) */
+	char *exe_path;			/* our binary, resolved at start (upgrade) */
+	char **argv;			/* our arguments, for the re-exec */
+	/* Re-adoption after a restart (adopt.c): helpers handed back and
+	 * not answered yet, and the tally for the restart record. */
+	unsigned int adopt_pending;
+	unsigned int adopt_total;
+	unsigned int adopted;
+	unsigned int adopt_lost;
+	char adopt_why[256];		/* reasons of the first ones lost */
 	unsigned int stop_ticks;
 	struct status *status;		/* cc-proxyctl status (status.c) */
 };

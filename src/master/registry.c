@@ -215,6 +215,8 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 	vm->created_ms = registry_now_ms();
 	vm->serial = ++m->last_vm_serial;
 	vm->state = VM_STARTING;
+	vm->pidfd = -1;
+	vm->child = true;
 	vm->in_namespace = true;
 	vm->next_io_base = REGISTRY_IO_BASE_FIRST;
 	TAILQ_INIT(&vm->tokens);
@@ -223,6 +225,51 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 	registry_hash_add(&ix->ids, &vm->by_id,
 			  registry_hash_bytes(ix->seed, container_id, strlen(container_id)));
 	*out = vm;
+	return 0;
+}
+
+int registry_vm_new_adopting(struct master *m, const char *label, struct vm **out)
+{
+	struct registry_index *ix;
+	struct vm *vm;
+
+	*out = NULL;
+	ix = registry_index_get(m);
+	if (!ix)
+		return -ENOMEM;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm || !(vm->container_id = strdup(label))) {
+		free(vm);
+		registry_index_put(m);
+		return -ENOMEM;
+	}
+	vm->m = m;
+	vm->created_ms = registry_now_ms();
+	vm->state = VM_ADOPTING;
+	vm->pidfd = -1;
+	vm->next_io_base = REGISTRY_IO_BASE_FIRST;
+	TAILQ_INIT(&vm->tokens);
+	TAILQ_INIT(&vm->requests);
+	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
+	*out = vm;
+	return 0;
+}
+
+int registry_enter_namespace(struct vm *vm, const char *container_id)
+{
+	struct registry_index *ix = vm->m->index;
+	char *id;
+
+	if (registry_find(vm->m, container_id))
+		return -EEXIST;
+	id = strdup(container_id);
+	if (!id)
+		return -ENOMEM;
+	free(vm->container_id);
+	vm->container_id = id;
+	vm->in_namespace = true;
+	registry_hash_add(&ix->ids, &vm->by_id,
+			  registry_hash_bytes(ix->seed, id, strlen(id)));
 	return 0;
 }
 
@@ -247,6 +294,7 @@ void registry_vm_free(struct vm *vm)
 	registry_hash_del(&m->index->pids, &vm->by_pid);
 	TAILQ_REMOVE(&m->vms, vm, entry);
 	free(vm->end_reason);
+	free(vm->store_name);
 	free(vm->container_id);
 	free(vm);
 	registry_index_put(m);
@@ -393,6 +441,36 @@ int registry_token_new(struct vm *vm, struct vm_token **out)
 	registry_hash_add(&ix->io_bases, &t->by_io_base,
 			  registry_hash_u64(ix->seed, (uint64_t)(uintptr_t)vm, t->io_base));
 	*out = t;
+	return 0;
+}
+
+int registry_token_adopt(struct vm *vm, const char *text, uint64_t io_base,
+			 bool handed)
+{
+	struct registry_index *ix = vm->m->index;
+	struct vm_token *t;
+
+	if (vm->n_tokens >= REGISTRY_VM_TOKENS_MAX)
+		return -ENOSPC;
+	if (registry_token_by_io_base(vm, io_base))
+		return -EEXIST;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	memcpy(t->token, text, TOKEN_STR_LEN);
+	token_prefix(t->token, t->prefix);
+	t->vm = vm;
+	t->state = handed ? TOKEN_HANDED : TOKEN_FREE;
+	vm->n_claimed += handed;
+	t->io_base = io_base;
+	if (io_base + 2 > vm->next_io_base)
+		vm->next_io_base = io_base + 2;
+	TAILQ_INSERT_TAIL(&vm->tokens, t, entry);
+	vm->n_tokens++;
+	registry_hash_add(&ix->tokens, &t->by_text,
+			  registry_hash_bytes(ix->seed, t->token, TOKEN_STR_LEN));
+	registry_hash_add(&ix->io_bases, &t->by_io_base,
+			  registry_hash_u64(ix->seed, (uint64_t)(uintptr_t)vm, t->io_base));
 	return 0;
 }
 

@@ -37,6 +37,7 @@ struct master;
 struct client;
 struct event;
 struct ipc_channel;
+struct adopt_state;
 
 /* The most tokens one VM may hold: bounds the registry's memory. The
  * limit in force is --max-tokens-per-vm (quota.h), at most this. */
@@ -48,6 +49,8 @@ enum vm_state {
 	VM_STARTING,	/* helper spawned, waiting for IPC_H_READY */
 	VM_RUNNING,	/* READY seen, RegisterVM answered */
 	VM_ENDING,	/* start failed, VM lost, or unregistered: draining */
+	VM_ADOPTING,	/* a helper handed back after a restart, not answered yet
+			 * (adopt.c): not in the namespace, no tokens */
 };
 
 /* A node of one of the registry's hash tables (registry.c). */
@@ -117,6 +120,13 @@ struct vm {
 	uint32_t ping_id;	/* id of the last IPC_M_PING */
 	bool ping_out;		/* ... and its IPC_H_PONG has not come yet */
 
+	/* restart and upgrade (adopt.c, fdstore.c) */
+	int pidfd;		/* adopted helpers: watched instead of SIGCHLD, or -1 */
+	struct event *pidfd_ev;
+	bool child;		/* our child (spawned, or adopted across our exec) */
+	char *store_name;	/* FDNAME= in the service manager's fd store, or NULL */
+	struct adopt_state *adopt;	/* while VM_ADOPTING */
+
 	/* RegisterVM in progress (VM_STARTING) */
 	struct client *registrar;	/* NULL once it left */
 	uint32_t reg_streams;
@@ -138,6 +148,30 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
  * stopped the timer's event and told the clients (helper.c does this).
  */
 void registry_vm_free(struct vm *vm);
+
+/**
+ * registry_vm_new_adopting() - a VM in state VM_ADOPTING, in m->vms but
+ * not in the namespace, named @label until its helper says who it is.
+ * Return: 0 or -ENOMEM.
+ */
+int registry_vm_new_adopting(struct master *m, const char *label, struct vm **out);
+
+/**
+ * registry_enter_namespace() - an adopted VM's helper named it
+ * @container_id: rename it and put it in the namespace.
+ * Return: 0, -EEXIST when the id is taken, -ENOMEM.
+ */
+int registry_enter_namespace(struct vm *vm, const char *container_id);
+
+/**
+ * registry_token_adopt() - a token an adopted helper reported: @text
+ * (valid, unknown to every VM: the caller checked) on @io_base, HANDED
+ * when a shim holds it, else FREE. The VM's next ioBase goes past it.
+ * Return: 0, -ENOSPC above REGISTRY_VM_TOKENS_MAX, -EEXIST when @io_base
+ * is taken in @vm, -ENOMEM.
+ */
+int registry_token_adopt(struct vm *vm, const char *text, uint64_t io_base,
+			 bool handed);
 
 /** registry_find() - the VM named @container_id in the namespace, or NULL. */
 struct vm *registry_find(struct master *m, const char *container_id);

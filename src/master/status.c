@@ -146,6 +146,8 @@ static const char *status_state(const struct vm *vm)
 		return "starting";
 	case VM_RUNNING:
 		return "ready";
+	case VM_ADOPTING:
+		return "adopting";
 	case VM_ENDING:
 		break;
 	}

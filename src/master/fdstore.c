@@ -1,0 +1,122 @@
+/*
+ * fdstore.c - the master's ends of the helper channels in the service
+ * manager's fd store (fdstore.h; DESIGN.md "Restart and upgrade").
+ *
+ * A helper is stored once it is ready (IPC_H_READY, or adopted again),
+ * under FDNAME=vm-<container id>, and removed (FDSTOREREMOVE=1) when its
+ * VM leaves the namespace: unregistered, lost or failed. Idle and
+ * starting helpers are never stored. A restarted master gets the store
+ * back in LISTEN_FDS and adopts each "vm-*" fd (adopt.c); the name is
+ * only a label - who the helper is, it says itself, and its pid comes
+ * from the kernel.
+ *
+ * Only when $FDSTORE says the service manager has a store (systemd sets
+ * it to FileDescriptorStoreMax= when that is not 0, since version 254)
+ * and NOTIFY_SOCKET names the manager. Otherwise nothing is stored and
+ * nothing changes: helpers end with their master as before.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "fdstore.h"
+#include "ipc.h"
+#include "log.h"
+#include "master.h"
+#include "registry.h"
+
+void fdstore_init(struct master *m)
+{
+	const char *notify = getenv("NOTIFY_SOCKET");
+	const char *max = getenv("FDSTORE");
+
+	/* systemd (254 and later) sets $FDSTORE to FileDescriptorStoreMax=
+	 * when it is not 0: only then is there a store to keep fds in. */
+	m->fdstore = notify && *notify && max && strtoul(max, NULL, 10) > 0;
+	if (m->fdstore)
+		log_info("helper channels are kept in the service manager's fd store "
+			 "(FDSTORE=%s)", max);
+}
+
+void fdstore_name(const char *container_id, char out[FDSTORE_NAME_MAX + 1])
+{
+	size_t len = strlen(container_id);
+	bool ok = len > 0 && len <= FDSTORE_NAME_MAX - strlen(FDSTORE_VM_PREFIX);
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+
+	for (size_t i = 0; ok && i < len; i++)
+		if (container_id[i] < ' ' || container_id[i] > '~' || container_id[i] == ':')
+			ok = false;
+	if (ok) {
+		snprintf(out, FDSTORE_NAME_MAX + 1, FDSTORE_VM_PREFIX "%s", container_id);
+		return;
+	}
+	/* Only a label: the helper's own report names the VM. */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)container_id[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(out, FDSTORE_NAME_MAX + 1, FDSTORE_VM_PREFIX "#%016llx", (unsigned long long)h);
+}
+
+void fdstore_add(struct vm *vm)
+{
+	char name[FDSTORE_NAME_MAX + 1], msg[FDSTORE_NAME_MAX + 32];
+	int fd = ipc_channel_fd(vm->ch);
+	int r;
+
+	if (!vm->m->fdstore || fd < 0 || vm->state != VM_RUNNING)
+		return;
+	fdstore_name(vm->container_id, name);
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	if (r <= 0) {
+		log_submit(LOG_WARNING, 0, NULL,
+			   LOG_FIELDS({ "CC_CONTAINER_ID", vm->container_id }),
+			   "VM %s: cannot keep its helper's channel in the service manager's "
+			   "fd store (%s): the VM will not survive a restart of the proxy",
+			   vm->container_id, r < 0 ? strerror(-r) : "no NOTIFY_SOCKET");
+		return;
+	}
+	free(vm->store_name);
+	vm->store_name = strdup(name);	/* NULL on ENOMEM: not removed later, the
+					 * service manager drops it on POLLHUP */
+	log_submit(LOG_INFO, 1, NULL, LOG_FIELDS({ "CC_CONTAINER_ID", vm->container_id }),
+		   "VM %s: helper channel stored as %s", vm->container_id, name);
+}
+
+void fdstore_remove_name(struct master *m, const char *name)
+{
+	char msg[FDSTORE_NAME_MAX + 32];
+
+	if (!m->fdstore)
+		return;
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	sd_notify(0, msg);
+}
+
+void fdstore_remove(struct vm *vm)
+{
+	if (!vm->store_name)
+		return;
+	fdstore_remove_name(vm->m, vm->store_name);
+	free(vm->store_name);
+	vm->store_name = NULL;
+}
+
+bool fdstore_any(struct master *m)
+{
+	struct vm *vm;
+
+	TAILQ_FOREACH(vm, &m->vms, entry)
+		if (vm->store_name)
+			return true;
+	return false;
+}
