@@ -30,6 +30,17 @@
  *                      never exits.
  *   deaf               never reads its channel after READY.
  *   mute               serves Hyper (answers ACK) but never answers a ping.
+ * Re-adoption by a restarted master (IPC_M_ADOPT; check_adopt.c), each
+ * behaving well until then:
+ *   adopt-nonce        answers with another nonce (as a stale answer to an
+ *                      earlier master would be), and nothing else.
+ *   adopt-version      answers with IPC version 99.
+ *   adopt-truncated    announces 2 tokens, then sends one and a half.
+ *   adopt-steal        answers with a token of another VM, read from the
+ *                      file $CC_PROXY_IT_STEAL once it exists (the test
+ *                      writes it when the other VM is adopted; bounded).
+ * In these modes EOF on the channel (the master refused us and the fd
+ * store let go) ends the process, like a real helper.
  * Every mode answers pings unless told otherwise, so the watchdog does
  * not end a test before the misbehaviour it is about, and none exits by
  * itself: each waits for the master's SIGKILL. IPC_M_SHUTDOWN (the
@@ -47,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -59,6 +71,7 @@
 #define MAX_TOKENS 4096
 
 static const char *mode;
+static char tokens[MAX_TOKENS][45];
 static uint64_t io_bases[MAX_TOKENS];
 static size_t n_tokens;
 static uint8_t buf[IPC_MSG_MAX + 8192];
@@ -195,6 +208,58 @@ static void on_shim(const struct ipc_shim *s, int fd)
 	/* Kept open: the shim stays "connected" (double-claim and others). */
 }
 
+/* The token of another VM, from $CC_PROXY_IT_STEAL (waited for, 5 s). */
+static bool steal_token(char out[44])
+{
+	const char *path = getenv("CC_PROXY_IT_STEAL");
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+	for (int i = 0; path && i < 500; i++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			ssize_t n = read(fd, out, 44);
+
+			close(fd);
+			if (n == 44)
+				return true;
+		}
+		nanosleep(&tick, NULL);
+	}
+	return false;
+}
+
+static void on_adopt(const struct ipc_adopt *a, uint32_t id)
+{
+	struct ipc_adopted ans = { .version = IPC_VERSION, .nonce = a->nonce,
+				   .id_len = (uint32_t)strlen(mode) + 5 };
+	struct ipc_adopt_token e[2] = { { .io_base = 3 }, { .io_base = 5 } };
+	struct ipc_adopt_tokens t = { .nonce = a->nonce };
+	char cid[300];
+
+	snprintf(cid, sizeof(cid), "evil-%s", mode);
+	if (is("adopt-nonce"))
+		ans.nonce = a->nonce + 1;
+	if (is("adopt-version"))
+		ans.version = 99;
+	if (is("adopt-truncated"))
+		ans.n_tokens = 2;
+	if (is("adopt-steal")) {
+		if (!steal_token(e[0].token))
+			die("no token to steal");
+		ans.n_tokens = 1;
+	}
+	send_msg(IPC_H_ADOPTED, id, &ans, sizeof(ans), cid, ans.id_len, -1);
+	if (is("adopt-truncated")) {
+		memcpy(e[0].token, tokens[0], 44);
+		t.len = sizeof(e) - sizeof(e[0]) / 2;
+		send_msg(IPC_H_ADOPT_TOKENS, id, &t, sizeof(t), e, t.len, -1);
+	} else if (is("adopt-steal")) {
+		t.len = sizeof(e[0]);
+		send_msg(IPC_H_ADOPT_TOKENS, id, &t, sizeof(t), e, t.len, -1);
+	}
+}
+
 static void serve(void)
 {
 	union { max_align_t a; uint8_t b[IPC_FIXED_MAX]; } fixed;
@@ -213,6 +278,8 @@ static void serve(void)
 			poll(&p, 1, -1);
 			continue;
 		}
+		if (n <= 0 && !strncmp(mode, "adopt-", 6))
+			exit(0);	/* refused, and out of the fd store */
 		if (n <= 0)
 			linger();	/* the master closed the channel */
 		if (ipc_decode(buf, (size_t)n, fd >= 0, IPC_DIR_TO_HELPER, &v, fixed.b, &why)) {
@@ -228,8 +295,14 @@ static void serve(void)
 		}
 		switch (v.type) {
 		case IPC_M_ADD_TOKEN:
-			if (n_tokens < MAX_TOKENS)
+			if (n_tokens < MAX_TOKENS) {
+				if (v.var_len == 44)
+					memcpy(tokens[n_tokens], v.var, 44);
 				io_bases[n_tokens++] = ((const struct ipc_token *)v.fixed)->io_base;
+			}
+			break;
+		case IPC_M_ADOPT:
+			on_adopt(v.fixed, v.id);
 			break;
 		case IPC_M_HYPER:
 			on_hyper(v.id);
