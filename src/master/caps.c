@@ -18,6 +18,14 @@
  * handed these four at exec without the master ever holding them: a bug
  * in the master cannot use them, only a freshly exec'd helper can, and it
  * drops them all before it reads a byte from its VM.
+ *
+ * CAP_KILL stays in the bounding set as well: the master's re-exec on
+ * SIGHUP (upgrade.c) is an exec by root like any other, and the new image
+ * gets back only what the bounding set holds - without CAP_KILL it could
+ * not signal helpers of another uid. A helper therefore also starts with
+ * CAP_KILL, in the same window in which it holds CAP_SETUID (with which,
+ * as root, it could become any uid and signal anything of it anyway), and
+ * drops it with the rest.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -97,6 +105,10 @@ int caps_drop(void)
 	    caps_select(caps_helper, CAPS_N(caps_helper), CAPNG_BOUNDING_SET,
 			bound, sizeof(bound)) < 0)
 		return -EINVAL;
+	strncat(bound, " ", sizeof(bound) - strlen(bound) - 1);
+	if (caps_select(caps_master, CAPS_N(caps_master), CAPNG_BOUNDING_SET,
+			bound + strlen(bound), sizeof(bound) - strlen(bound)) < 0)
+		return -EINVAL;
 	/* The bounding set first, while CAP_SETPCAP is surely effective
 	 * (libcap-ng versions differ in the order SELECT_BOTH uses). */
 	r = capng_apply(CAPNG_SELECT_BOUNDS);
@@ -133,7 +145,7 @@ int caps_drop(void)
 	log_submit(LOG_NOTICE, 0, NULL,
 		   LOG_FIELDS({ "CC_CAPABILITIES", own }, { "CC_BOUNDING_SET", bound }),
 		   "capabilities reduced to %s (effective, permitted); bounding set %s, "
-		   "for the helpers' demotion", own, bound);
+		   "for the helpers' demotion and our re-exec", own, bound);
 	return 0;
 }
 

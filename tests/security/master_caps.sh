@@ -2,7 +2,8 @@
 # The master keeps exactly the capabilities cc-proxy(8) lists: CAP_KILL
 # effective and permitted, and in its bounding set only what an exec'd
 # helper needs for its demotion (it starts with the bounding set as its
-# permitted set). A helper still confines itself (helper_confined.sh).
+# permitted set) plus CAP_KILL, which its own re-exec (SIGHUP) must get
+# back. A helper still confines itself (helper_confined.sh).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "not root: the master has no capabilities to drop"
@@ -12,7 +13,7 @@ ctl attach nosuchvm >/dev/null 2>&1 || true
 pid=$PROXY_PID
 # CAP_KILL 5, CAP_SETGID 6, CAP_SETUID 7, CAP_SETPCAP 8, CAP_SYS_CHROOT 18
 own=$(printf '%016x' $(( 1<<5 )))
-bnd=$(printf '%016x' $(( (1<<6) | (1<<7) | (1<<8) | (1<<18) )))
+bnd=$(printf '%016x' $(( (1<<5) | (1<<6) | (1<<7) | (1<<8) | (1<<18) )))
 for set in CapPrm CapEff; do
 	v=$(status_field "$pid" $set)
 	[ "$v" = "$own" ] || fail "master $set is $v, want $own (CAP_KILL only)"
@@ -21,7 +22,7 @@ v=$(status_field "$pid" CapBnd)
 [ "$v" = "$bnd" ] || fail "master CapBnd is $v, want $bnd"
 [ "$(status_field "$pid" CapAmb)" = 0000000000000000 ] || fail "master has ambient capabilities"
 [ "$(status_field "$pid" CapInh)" = 0000000000000000 ] || fail "master has inheritable capabilities"
-ok "master: effective = permitted = $own (KILL), bounding = $bnd (SETGID SETUID SETPCAP SYS_CHROOT)"
+ok "master: effective = permitted = $own (KILL), bounding = $bnd (KILL SETGID SETUID SETPCAP SYS_CHROOT)"
 
 # The helper starts with the bounding set and gives it all up: register a
 # VM and look at its helper.
