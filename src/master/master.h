@@ -92,7 +92,7 @@ struct master {
 	unsigned int adopt_total;
 	unsigned int adopted;
 	unsigned int adopt_lost;
-	char adopt_why[256];		/* reasons of the first ones lost */
+	char adopt_why[1024];		/* reasons of the first ones lost */
 	unsigned int stop_ticks;
 	struct status *status;		/* cc-proxyctl status (status.c) */
 };

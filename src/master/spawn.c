@@ -267,7 +267,7 @@ int spawn_journal_socket(int *out)
 /* ---- vfork + exec ----------------------------------------------------- */
 
 /* The environment minus what is addressed to us alone: the socket
- * activation and readiness variables. */
+ * activation, readiness and fd store variables. */
 static char **spawn_env(void)
 {
 	size_t n = 0, k = 0;
@@ -282,6 +282,7 @@ static char **spawn_env(void)
 		const char *e = environ[i];
 
 		if (!strncmp(e, "LISTEN_", 7) || !strncmp(e, "NOTIFY_SOCKET=", 14) ||
+		    !strncmp(e, "FDSTORE=", 8) ||
 		    !strncmp(e, LOG_LEVEL_ENV "=", strlen(LOG_LEVEL_ENV) + 1))
 			continue;
 		env[k++] = (char *)e;

@@ -206,6 +206,231 @@ START_TEST(test_crash_streams_survive)
 }
 END_TEST
 
+/* Processes under sdmanager: exactly @want, none a zombie. */
+static void tree_is(size_t want)
+{
+	pid_t pids[64];
+	size_t n = sdm_tree(&sdm, pids, 64);
+
+	ck_assert_msg(n == want, "%zu processes under sdmanager, want %zu", n, want);
+}
+
+/*
+ * 20 times, alternating: SIGKILL (sdmanager restarts the master with the
+ * store) and SIGHUP (the master re-execs itself), each fired while stdin
+ * and stdout are in flight on both VMs; the next step of the streams is
+ * allowed once the helpers are re-adopted.
+ */
+START_TEST(test_restart_upgrade_20)
+{
+	enum { CYCLES = 20 };
+	const uint64_t step = 4 * MIB, total = (CYCLES + 1) * step;
+	struct avm a = { 0 }, b = { 0 };
+	struct stream st[2];
+	struct tclient *s1, *s2;
+	char script[64], dir[PATH_MAX], ev[4096];
+	unsigned int run = 0;
+	pid_t master;
+	int in, fds_master = -1, fds_a = -1, fds_b = -1;
+	long long t0;
+
+	sdm_start(&sdm, h, -1, NULL, NULL);
+	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 1);
+	avm_up(&b, "vm2", HARNESS_LEGACY, 1);
+	ck_assert(sdm_wait_count(sdm.record, "STORE vm-vm2", 1, HARNESS_WAIT_MS));
+	s1 = tclient_connect_shim(h, tclient_token(a.reg, 0));
+	s2 = tclient_connect_shim(h, tclient_token(b.reg, 0));
+	snprintf(script, sizeof(script), "head -c %llu; exit 31", (unsigned long long)total);
+	texec_sh_on(a.rt, tclient_token(a.reg, 0), false, script);
+	snprintf(script, sizeof(script), "head -c %llu; exit 32", (unsigned long long)total);
+	texec_sh_on(b.rt, tclient_token(b.reg, 0), false, script);
+	stream_init(&st[0], s1, 11, total);
+	stream_init(&st[1], s2, 12, total);
+	st[0].allowed = st[1].allowed = step;
+	stream_run_until(st, 2, step / 2, HARNESS_WAIT_MS);
+
+	in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	snprintf(dir, sizeof(dir), "%s", h->proxy_log);
+	*strrchr(dir, '/') = '\0';
+	ck_assert(in >= 0 && inotify_add_watch(in, dir, IN_MODIFY) >= 0);
+	master = sdm_master(&sdm, 0);
+	t0 = harness_now_ms();
+	for (unsigned int c = 1; c <= CYCLES; c++) {
+		long long deadline = harness_now_ms() + RESTART_WAIT_MS;
+
+		/* More allowed, some of it on its way: now the blow. */
+		for (int i = 0; i < 2; i++)
+			st[i].allowed = (c + 1) * step;
+		stream_pump(st, 2, -1, 0);
+		ck_assert(st[0].received < st[0].allowed || st[1].received < st[1].allowed);
+		ck_assert_int_eq(kill(master, c % 2 ? SIGKILL : SIGHUP), 0);
+		while (sdm_count(h->proxy_log, "master restarted:") < c) {
+			ck_assert_msg(harness_left_ms(deadline) > 0, "cycle %u: no re-adoption", c);
+			if (stream_pump(st, 2, in, harness_left_ms(deadline)))
+				while (read(in, ev, sizeof(ev)) > 0)
+					;
+		}
+		wait_adopted(c, 2);
+		if (c % 2) {
+			run++;
+			master = sdm_master(&sdm, run);
+		} else {
+			ck_assert_int_eq(sdm_master(&sdm, run), master);	/* same process */
+		}
+		/* The same helpers; nothing else under sdmanager; fds stable. */
+		ck_assert(!lu_wait_gone(a.helper_pidfd, 0) && !lu_wait_gone(b.helper_pidfd, 0));
+		tree_is(3);
+		if (fds_master < 0) {
+			fds_master = sdm_nfds(master);
+			fds_a = sdm_nfds(a.helper);
+			fds_b = sdm_nfds(b.helper);
+		}
+		ck_assert_int_eq(sdm_nfds(master), fds_master);
+		ck_assert_int_eq(sdm_nfds(a.helper), fds_a);
+		ck_assert_int_eq(sdm_nfds(b.helper), fds_b);
+	}
+	fprintf(stderr, "%d restarts and upgrades in %lld ms; fds: master %d, helpers %d "
+		"and %d\n", CYCLES, harness_now_ms() - t0, fds_master, fds_a, fds_b);
+	close(in);
+	stream_run_until(st, 2, UINT64_MAX, 60000);
+	ck_assert_uint_eq(st[0].received, total);
+	ck_assert_uint_eq(st[1].received, total);
+	ck_assert_int_eq(st[0].status, 31);
+	ck_assert_int_eq(st[1].status, 32);
+	ck_assert_uint_eq(sdm_count(h->proxy_log, "upgrading: re-executing"), CYCLES / 2);
+	stream_deinit(&st[0]);
+	stream_deinit(&st[1]);
+	tclient_free(s1);
+	tclient_free(s2);
+	a.rt = tclient_free(a.rt);
+	b.rt = tclient_free(b.rt);
+	sdm_stop(&sdm);
+	ck_assert(lu_wait_gone(a.helper_pidfd, 0) && lu_wait_gone(b.helper_pidfd, 0));
+	avm_down(&a);
+	avm_down(&b);
+}
+END_TEST
+
+/*
+ * FileDescriptorStoreMax=0 (no $FDSTORE): nothing is stored, and a helper
+ * ends with its master within its grace period, its shim getting EOF.
+ */
+START_TEST(test_no_store_helpers_end)
+{
+	struct avm a = { 0 };
+	struct tclient *shim;
+	struct tclient_output o;
+	long long t0, took;
+
+	sdm_start(&sdm, h, 0, NULL, NULL);
+	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 1);
+	shim = tclient_connect_shim(h, tclient_token(a.reg, 0));
+	texec_sh_on(a.rt, tclient_token(a.reg, 0), false,
+		    "echo started; while :; do echo tick; sleep 0.05; done");
+	tclient_output_init(&o);
+	tclient_read_until(shim, &o, "tick\n");
+	t0 = harness_now_ms();
+	kill_master(0);
+	ck_assert_msg(lu_wait_gone(a.helper_pidfd, ORPHAN_GRACE_MS + SLACK_MS),
+		      "the helper outlived its master without a store");
+	took = harness_now_ms() - t0;
+	fprintf(stderr, "without a store the helper ended %lld ms after its master\n", took);
+	tclient_expect_closed(shim, &o);
+	ck_assert(o.eof);
+	ck_assert(sdm_wait_count(sdm.record, "READY 1", 1, HARNESS_WAIT_MS));
+	ck_assert_uint_eq(sdm_count(sdm.record, "STORE "), 0);
+	ck_assert_uint_eq(sdm_count(sdm.record, "START 1 LISTEN_FDS=1 LISTEN_FDNAMES=proxy\n"), 1);
+	ck_assert_uint_eq(sdm_count(h->proxy_log, "master restarted:"), 0);
+	tclient_output_deinit(&o);
+	tclient_free(shim);
+	sdm_stop(&sdm);
+	avm_down(&a);
+}
+END_TEST
+
+/*
+ * Hostile reports cost only their helper: next to an honest vm1, helpers
+ * (tests/integration/hostile-helper, evil-adopt-*) answer the adoption
+ * with another nonce, another IPC version, a token list cut short, and
+ * vm1's token. Each is refused with its reason in the restart record,
+ * and ends (killed through its pidfd, or EOF once out of the store);
+ * vm1 is re-adopted and serves.
+ */
+START_TEST(test_hostile_reports)
+{
+	static const char *const modes[] = { "nonce", "version", "truncated", "steal" };
+	static const char *const why[] = {
+		"vm-evil-adopt-nonce: no adoption answer within",
+		"vm-evil-adopt-version: helper speaks ipc version 99, expected",
+		"vm-evil-adopt-truncated: a token list that does not match its count",
+		"vm-evil-adopt-steal: a token already known to another VM",
+	};
+	struct harness_vm *evm;
+	struct avm a = { 0 };
+	struct tclient *rt[4], *shim;
+	struct tclient_output o;
+	char hostile[PATH_MAX], steal[PATH_MAX], steal_env[PATH_MAX + 32], id[64];
+	const char *extra[] = { "--helper", hostile, NULL };
+	const char *envs[] = { steal_env, NULL };
+	pid_t evil[4];
+	int evil_fd[4];
+	FILE *f;
+
+	snprintf(hostile, sizeof(hostile), "%s", harness_bin(h, "tests/integration/hostile-helper"));
+	snprintf(steal, sizeof(steal), "%s/steal", h->dir);
+	snprintf(steal_env, sizeof(steal_env), "CC_PROXY_IT_STEAL=%s", steal);
+	sdm_start(&sdm, h, -1, extra, envs);
+	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 1);
+	evm = harness_vm_start(h, "evil", HARNESS_HYPERSTART1, NULL);
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "evil-adopt-%s", modes[i]);
+		rt[i] = tclient_connect(h, id);
+		json_object_put(tclient_register(rt[i], h, id, evm, 1));
+		evil[i] = lu_helper_of(sdm_master(&sdm, 0), id);
+		evil_fd[i] = lu_pidfd(evil[i]);
+		snprintf(id, sizeof(id), "STORE vm-evil-adopt-%s", modes[i]);
+		ck_assert(sdm_wait_count(sdm.record, id, 1, HARNESS_WAIT_MS));
+	}
+
+	kill_master(0);
+	/* vm1 first; then the thief learns its token. */
+	ck_assert(harness_wait_log(h, "VM vm1 re-adopted", RESTART_WAIT_MS));
+	f = fopen(steal, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs(tclient_token(a.reg, 0), f);
+	fclose(f);
+	ck_assert(sdm_wait_count(h->proxy_log, "master restarted: 1 VMs re-adopted, 4 lost",
+				 1, RESTART_WAIT_MS));
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(sdm_count(h->proxy_log, why[i]) == 1, "no record: %s", why[i]);
+		ck_assert_msg(lu_wait_gone(evil_fd[i], ORPHAN_GRACE_MS + SLACK_MS),
+			      "the helper of evil-adopt-%s still runs", modes[i]);
+		close(evil_fd[i]);
+		snprintf(id, sizeof(id), "REMOVE vm-evil-adopt-%s", modes[i]);
+		ck_assert_msg(sdm_count(sdm.record, id) == 1, "not removed from the store: %s", id);
+		tclient_expect_eof(rt[i]);
+		tclient_free(rt[i]);
+	}
+	/* Those known by a pidfd were killed; the others ended on EOF. */
+	ck_assert(harness_wait_log(h, "killing the helper of VM evil-adopt-steal", 0));
+	ck_assert(harness_wait_log(h, "killing the helper of VM evil-adopt-truncated", 0));
+
+	/* The honest VM lost nothing. */
+	tclient_expect_eof(a.rt);
+	a.rt = tclient_free(a.rt);
+	a.rt = tclient_attach(h, "vm1");
+	tclient_ping_ok(a.rt);
+	tclient_expect_unknown_vm(h, "evil-adopt-steal");
+	shim = tclient_connect_shim(h, tclient_token(a.reg, 0));
+	texec_sh_on(a.rt, tclient_token(a.reg, 0), false, "echo honest; exit 6");
+	texec_end(shim, &o, 6);
+	texec_expect_str(o.out, "honest\n");
+	tclient_output_deinit(&o);
+	sdm_stop(&sdm);
+	avm_down(&a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = harness_suite_new("adopt");
@@ -213,5 +438,8 @@ int main(void)
 				      teardown, 120);
 
 	tcase_add_test(tc, test_crash_streams_survive);
+	tcase_add_test(tc, test_restart_upgrade_20);
+	tcase_add_test(tc, test_no_store_helpers_end);
+	tcase_add_test(tc, test_hostile_reports);
 	return harness_run(s);
 }

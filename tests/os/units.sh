@@ -31,6 +31,9 @@ mkdir -p "$R$sysdir" "$R/etc/systemd/system" "$R$(dirname "$master")" "$R/man/ma
 cp -a "$sysdir/." "$R$sysdir/"
 cp "$svc" "$sock" "$R/etc/systemd/system/"
 cp "$B/cc-proxy" "$R$master"
+# ExecReload= runs kill(1), which every installed system has.
+mkdir -p "$R/bin"
+cp "$(type -P kill)" "$R/bin/kill"
 cp "$S/man/cc-proxy.8" "$S/man/cc-proxy-vmhelper.8" "$R/man/man8/"
 cp "$S/man/cc-proxyctl.1" "$R/man/man1/"
 
