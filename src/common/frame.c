@@ -107,6 +107,33 @@ static int frame_check_header(const uint8_t *h, size_t have,
 	return 0;
 }
 
+int frame_peek(struct evbuffer *in, uint32_t max_payload,
+	       struct frame_head *hd, const char **why)
+{
+	uint8_t h[FRAME_HEADER_SIZE];
+	size_t have = evbuffer_get_length(in);
+	ev_ssize_t n;
+	int r;
+
+	n = evbuffer_copyout(in, h, have < sizeof(h) ? have : sizeof(h));
+	if (n < 0)
+		return -ENOMEM;
+	r = frame_check_header(h, (size_t)n, max_payload, why);
+	if (r)
+		return r;
+	if ((size_t)n < FRAME_HEADER_SIZE)
+		return FRAME_E_INCOMPLETE;
+	hd->hdr_len = (size_t)h[FRAME_OFF_HLEN] * 4;
+	hd->payload_len = bytes_get_be32(h + FRAME_OFF_LEN);
+	/* As frame_decode(): only a whole frame counts. */
+	if ((uint64_t)have < (uint64_t)hd->hdr_len + hd->payload_len)
+		return FRAME_E_INCOMPLETE;
+	hd->type = h[FRAME_OFF_TYPE] & FRAME_TYPE_MASK;
+	hd->flags = h[FRAME_OFF_TYPE] & FRAME_FLAGS_MASK;
+	hd->opcode = h[FRAME_OFF_OPCODE];
+	return 0;
+}
+
 int frame_decode(struct evbuffer *in, uint32_t max_payload, struct frame *f,
 		 const char **why)
 {
@@ -192,6 +219,18 @@ bool frame_opcode_known(uint8_t type, uint8_t opcode)
  * without touching @out: -EINVAL for a type >= 4, flags outside the high
  * nibble or a NULL payload with a length, -EMSGSIZE for @len >= 2^32.
  */
+void frame_header_put(uint8_t *p, uint8_t type, uint8_t flags, uint8_t opcode,
+		      uint32_t len)
+{
+	p[0] = 0;
+	p[1] = FRAME_VERSION;
+	p[FRAME_OFF_HLEN] = FRAME_HEADER_SIZE / 4;
+	p[3] = p[4] = p[5] = 0;		/* reserved */
+	p[FRAME_OFF_TYPE] = (uint8_t)(flags | type);
+	p[FRAME_OFF_OPCODE] = opcode;
+	bytes_put_be32(p + FRAME_OFF_LEN, len);
+}
+
 int frame_encode(struct evbuffer *out, uint8_t type, uint8_t flags,
 		 uint8_t opcode, const void *payload, size_t len)
 {
@@ -210,13 +249,7 @@ int frame_encode(struct evbuffer *out, uint8_t type, uint8_t flags,
 				   &v, 1) != 1)
 		return -ENOMEM;
 	p = v.iov_base;
-	p[0] = 0;
-	p[1] = FRAME_VERSION;
-	p[FRAME_OFF_HLEN] = FRAME_HEADER_SIZE / 4;
-	p[3] = p[4] = p[5] = 0;		/* reserved */
-	p[FRAME_OFF_TYPE] = (uint8_t)(flags | type);
-	p[FRAME_OFF_OPCODE] = opcode;
-	bytes_put_be32(p + FRAME_OFF_LEN, (uint32_t)len);
+	frame_header_put(p, type, flags, opcode, (uint32_t)len);
 	if (len)
 		memcpy(p + FRAME_HEADER_SIZE, payload, len);
 	v.iov_len = FRAME_HEADER_SIZE + len;

@@ -95,6 +95,25 @@ struct frame {
 int frame_decode(struct evbuffer *in, uint32_t max_payload, struct frame *f,
 		 const char **why);
 
+/* What frame_peek() tells of the next frame, which stays in the buffer. */
+struct frame_head {
+	uint8_t type;		/* enum frame_type */
+	uint8_t flags;
+	uint8_t opcode;
+	size_t hdr_len;		/* bytes before the payload (>= 12) */
+	uint32_t payload_len;
+};
+
+/**
+ * frame_peek() - judge the next frame of @in as frame_decode() does, but
+ * take nothing off: for callers that move the payload out of @in
+ * themselves (the helper's stdin path, without a malloc'd copy).
+ * Return: 0 once the whole frame is buffered, FRAME_E_INCOMPLETE,
+ * FRAME_E_INVALID (@why set), -ENOMEM.
+ */
+int frame_peek(struct evbuffer *in, uint32_t max_payload,
+	       struct frame_head *hd, const char **why);
+
 /** frame_deinit() - free the payload and reset @f to FRAME_NULL. */
 void frame_deinit(struct frame *f);
 
@@ -107,6 +126,14 @@ bool frame_opcode_known(uint8_t type, uint8_t opcode);
  */
 int frame_encode(struct evbuffer *out, uint8_t type, uint8_t flags,
 		 uint8_t opcode, const void *payload, size_t len);
+
+/**
+ * frame_header_put() - write a 3-word header at @p (FRAME_HEADER_SIZE
+ * bytes): for frames built in place, e.g. over an io message's header of
+ * the same size (the helper's stdout path).
+ */
+void frame_header_put(uint8_t *p, uint8_t type, uint8_t flags, uint8_t opcode,
+		      uint32_t len);
 
 /**
  * frame_encode_response() - a response to command @opcode carrying the

@@ -34,7 +34,7 @@
 #include "cleanup.h"
 
 /* Data bytes per io message sent to the agent. */
-#define HYPER_IO_CHUNK (HYPER_IO_SEND_MAX - HYPER_IO_HEADER_SIZE)
+#define HYPER_IO_CHUNK HYPER_IO_SEND_DATA_MAX
 
 struct hyper_name {
 	uint32_t code;
@@ -189,13 +189,34 @@ int hyper_io_peek(struct evbuffer *in, size_t max_total, uint64_t *seq,
 		  size_t *data_len, const char **why)
 {
 	uint8_t h[HYPER_IO_HEADER_SIZE];
-	size_t have = evbuffer_get_length(in);
+	size_t have = evbuffer_get_length(in), n;
 	uint32_t total;
+	uint64_t s;
+	int r;
 
 	if (have < HYPER_IO_HEADER_SIZE)
 		return HYPER_E_INCOMPLETE;
 	if (evbuffer_copyout(in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
 		return -ENOMEM;
+	total = bytes_get_be32(h + 8);
+	/* Judged on the header alone (copied out), then on @have. */
+	r = hyper_io_parse(h, sizeof(h), max_total, &s, &n, why);
+	if (r && r != HYPER_E_INCOMPLETE)
+		return r;
+	if (have < total)
+		return HYPER_E_INCOMPLETE;
+	*seq = bytes_get_be64(h);
+	*data_len = total - HYPER_IO_HEADER_SIZE;
+	return 0;
+}
+
+int hyper_io_parse(const uint8_t *h, size_t have, size_t max_total,
+		   uint64_t *seq, size_t *data_len, const char **why)
+{
+	uint32_t total;
+
+	if (have < HYPER_IO_HEADER_SIZE)
+		return HYPER_E_INCOMPLETE;
 	total = bytes_get_be32(h + 8);
 	/* Judged before the data is awaited: an agent announcing more than
 	 * it may send loses the channel at once. */
@@ -235,8 +256,7 @@ static size_t hyper_io_reserve(struct evbuffer *out, size_t len,
 	return total;
 }
 
-/* Write the io message header for @n data bytes on @seq at @p. */
-static void hyper_io_header(uint8_t *p, uint64_t seq, size_t n)
+void hyper_io_header(uint8_t *p, uint64_t seq, size_t n)
 {
 	bytes_put_be64(p, seq);
 	bytes_put_be32(p + 8, (uint32_t)(HYPER_IO_HEADER_SIZE + n));

@@ -16,6 +16,8 @@
 #define HYPER_IO_HEADER_SIZE	12
 /* hyperstart 1.1.0 dies on a larger io message: never send more. */
 #define HYPER_IO_SEND_MAX	4096
+/* Data bytes in one io message of HYPER_IO_SEND_MAX. */
+#define HYPER_IO_SEND_DATA_MAX	(HYPER_IO_SEND_MAX - HYPER_IO_HEADER_SIZE)
 /* The agent sends io messages up to this size (total). */
 #define HYPER_IO_RECV_MAX	10240
 /* Default bound on one ctl message from the agent (total). It must fit,
@@ -106,6 +108,20 @@ int hyper_next_count(const struct hyper_ctl_msg *m, uint32_t *n);
  */
 int hyper_io_peek(struct evbuffer *in, size_t max_total, uint64_t *seq,
 		  size_t *data_len, const char **why);
+
+/**
+ * hyper_io_parse() - hyper_io_peek() over @have bytes at @h (flat memory,
+ * e.g. a read buffer parsed in place). HYPER_E_INCOMPLETE with *@data_len
+ * set once the header is there but not all the data.
+ */
+int hyper_io_parse(const uint8_t *h, size_t have, size_t max_total,
+		   uint64_t *seq, size_t *data_len, const char **why);
+
+/**
+ * hyper_io_header() - write at @p the io message header for @n data bytes
+ * on @seq (HYPER_IO_HEADER_SIZE bytes).
+ */
+void hyper_io_header(uint8_t *p, uint64_t seq, size_t n);
 
 /**
  * hyper_io_encode() - append @len bytes of data for @seq as io messages

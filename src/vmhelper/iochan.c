@@ -13,47 +13,72 @@
  * End of file (once the messages before it are delivered) or a broken
  * length field: the VM is lost.
  *
+ * The data path (issue 10). One read(2) takes up to IOCHAN_BUF_SIZE into
+ * a flat buffer allocated once, and the messages are parsed where they
+ * lie. An io message header (u64 seq, u32 length) has the size of a
+ * client frame header, so a stdout/stderr message for a connected shim
+ * becomes its frame by rewriting those 12 bytes in place; consecutive
+ * messages for the same shim are then one contiguous run, written to the
+ * shim with one write(2) straight from the read buffer (shim_send()).
+ * Only what the shim does not take at once is copied, into its output
+ * buffer. Nothing is allocated per message, and the channel's epoll
+ * interest changes only when a stall starts or ends. Before, with a
+ * bufferevent, each 10 KiB message cost a FIONREAD, a readv, a copy into
+ * a frame, a malloc'd chain, and a watermark-driven epoll_ctl pair.
+ *
  * Flow control: the channel is read only while no session is congested
  * (session.c). Messages already buffered wait too: the loop checks before
  * each one, so a stall takes effect at the next message boundary and no
- * accepted message is dropped. The input buffer's high watermark bounds
- * what is read ahead.
+ * accepted message is dropped. The buffer bounds what is read ahead; a
+ * run's frames count toward their shim's output only when the run is
+ * sent, so a shim's output may pass HELPER_SHIM_OUT_HIGH by at most one
+ * buffer before the channel stalls.
  *
- * Proxy -> agent: stdin queued on the sessions as whole io messages is
- * moved here by iochan_pump(), round robin, while the output buffer is
- * below HELPER_IO_OUT_HIGH; the write callback pumps again below
- * HELPER_IO_OUT_LOW.
+ * Proxy -> agent: stdin. A stdin frame arriving while its session has
+ * nothing queued and the channel has nothing unsent is cut into io
+ * messages and written with one writev(2) from the shim's input buffer
+ * (iochan_send_stdin()); what the socket does not take waits, the rest
+ * of a cut message here in @out, whole messages in the session's queue.
+ * Otherwise stdin queued on the sessions as whole io messages is moved to
+ * @out by iochan_pump(), round robin, while @out is below
+ * HELPER_IO_OUT_HIGH, and written at once; EV_WRITE is watched only
+ * while something is left, and pumping resumes below HELPER_IO_OUT_LOW.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "cleanup.h"
 #include "frame.h"
 #include "helper.h"
 #include "hyper.h"
 #include "iochan.h"
 #include "log.h"
 #include "session.h"
+#include "shim.h"
 
-/* One read(2) takes up to this much: with libevent's default (16 KiB,
- * or what FIONREAD says) a full-speed stream cost two reads, two FIONREAD
- * and two epoll round trips per write toward the shim (issue 10). */
-#define IOCHAN_READ_MAX	(64u * 1024u)
-/* Read ahead at most this much; one whole message must fit. Above one
- * read plus the partial message processing leaves behind, so that a
- * read never reaches it while nothing is congested: reaching the read
- * watermark makes libevent drop and re-add the socket's epoll interest
- * (two epoll_ctl) around every callback. */
-#define IOCHAN_IN_HIGH	(IOCHAN_READ_MAX + 2 * HYPER_IO_RECV_MAX)
-_Static_assert(IOCHAN_IN_HIGH >= HYPER_IO_RECV_MAX, "a whole io message must fit");
-/* One write(2) toward the agent takes up to this much (stdin). */
+/* The read buffer: one read takes what is free of it. Well above one
+ * whole message, so that a read is large even with the tail of a
+ * partial message kept at its start. Its pages are touched only as far
+ * as reads reach: an idle VM's helper keeps few of them resident. */
+#define IOCHAN_BUF_SIZE		(128u * 1024u)
+_Static_assert(IOCHAN_BUF_SIZE >= 4 * HYPER_IO_RECV_MAX, "reads must take many messages");
+_Static_assert(HYPER_IO_HEADER_SIZE == FRAME_HEADER_SIZE,
+	       "a frame header is written over an io message header");
+/* One write(2) toward the agent takes up to this much (queued stdin). */
 #define IOCHAN_WRITE_MAX	(64u * 1024u)
+/* iovecs of one direct stdin writev: headers plus data extents. */
+#define IOCHAN_STDIN_IOV	256
+/* At most this much stdin data goes out by iochan_send_stdin() in one
+ * writev; a bigger frame takes the queue. */
+#define IOCHAN_STDIN_DIRECT_MAX	(256u * 1024u)
 
 /* The null session's sequence numbers. */
 #define IOCHAN_NULL_STDOUT	1
@@ -61,14 +86,47 @@ _Static_assert(IOCHAN_IN_HIGH >= HYPER_IO_RECV_MAX, "a whole io message must fit
 
 struct iochan {
 	struct helper *h;
-	struct bufferevent *bev;
+	int fd;
+	struct event *read_ev;		/* persistent; added while reading */
+	struct event *write_ev;		/* persistent; added while @out holds bytes */
+	struct evbuffer *out;		/* stdin toward the agent, unsent */
+	uint8_t *buf;			/* IOCHAN_BUF_SIZE bytes */
+	size_t start, end;		/* unprocessed input: buf[start, end) */
+	/* Frames built in place for one shim, not sent yet. */
+	struct session *run_s;
+	uint8_t *run_p;
+	size_t run_len;
 	struct event *resume_ev;	/* deferred iochan_resume() */
+	bool reading;			/* read_ev is added */
 	bool stalled;			/* reading stopped for congestion */
 	bool eof;			/* the agent closed; finish the input first */
 	struct event *eof_timer;	/* ... but not forever */
 };
 
-/* One message for the session @s owning @seq. */
+static void iochan_set_reading(struct iochan *io, bool on)
+{
+	if (on == io->reading)
+		return;
+	io->reading = on;
+	if (on)
+		event_add(io->read_ev, NULL);
+	else
+		event_del(io->read_ev);
+}
+
+/* Send the run of frames collected for one shim. */
+static void iochan_flush_run(struct iochan *io)
+{
+	struct session *s = io->run_s;
+
+	if (!io->run_len)
+		return;
+	io->run_s = NULL;
+	session_send_frames(s, io->run_p, io->run_len);
+	io->run_len = 0;
+}
+
+/* One message for the session @s owning @seq, the slow way (copied). */
 static void iochan_to_session(struct session *s, bool is_stderr,
 			      const uint8_t *data, size_t len)
 {
@@ -97,9 +155,11 @@ static void iochan_to_session(struct session *s, bool is_stderr,
 	}
 }
 
-static void iochan_deliver(struct iochan *io, uint64_t seq,
-			   const uint8_t *data, size_t len)
+/* The whole message at @msg (@len data bytes). */
+static void iochan_deliver(struct iochan *io, uint64_t seq, uint8_t *msg,
+			   size_t len)
 {
+	uint8_t *data = msg + HYPER_IO_HEADER_SIZE;
 	struct session *s;
 	bool is_stderr = false;
 
@@ -109,6 +169,23 @@ static void iochan_deliver(struct iochan *io, uint64_t seq,
 		return;
 	}
 	s = session_find_seq(io->h, seq, &is_stderr);
+	if (s && len && (is_stderr || !s->output_done) &&
+	    session_output_inplace(s, is_stderr ? FRAME_STREAM_STDERR : FRAME_STREAM_STDOUT,
+				   msg, len)) {
+		/* The frame is at @msg now: extend the run, or start one. */
+		if (io->run_len && (io->run_s != s || io->run_p + io->run_len != msg))
+			iochan_flush_run(io);
+		if (!io->run_len) {
+			io->run_s = s;
+			io->run_p = msg;
+		}
+		io->run_len += HYPER_IO_HEADER_SIZE + len;
+		return;
+	}
+	/* Anything else keeps the order of what this shim was sent. */
+	iochan_flush_run(io);
+	if (io->h->exiting)
+		return;
 	if (s) {
 		iochan_to_session(s, is_stderr, data, len);
 		return;
@@ -121,47 +198,61 @@ static void iochan_deliver(struct iochan *io, uint64_t seq,
 	helper_hexdump(0, "agent->unknown seq (dropped)", data, len);
 }
 
-/* Take whole messages off the input while no session is congested. */
+/* Stop reading while a shim cannot keep up. */
+static void iochan_stall(struct iochan *io)
+{
+	if (!io->stalled)
+		helper_log(LOG_INFO, 1, 0, "io channel paused: a shim is slow");
+	io->stalled = true;
+	iochan_set_reading(io, false);
+	if (io->eof && !evtimer_pending(io->eof_timer, NULL))
+		evtimer_add(io->eof_timer, &io->h->wait_timeout);
+}
+
+/* Take whole messages off the buffer while no session is congested. */
 static void iochan_process(struct iochan *io)
 {
-	struct evbuffer *in = bufferevent_get_input(io->bev);
 	const char *why = NULL;
 	char reason[128];
 	uint64_t seq;
 	size_t len;
-	uint8_t *p;
 	int r;
 
 	while (!io->h->exiting) {
 		if (io->h->n_congested) {
 			/* A shim cannot keep up: stall this VM's output. */
-			if (!io->stalled)
-				helper_log(LOG_INFO, 1, 0, "io channel paused: a shim is slow");
-			io->stalled = true;
-			bufferevent_disable(io->bev, EV_READ);
+			iochan_flush_run(io);
+			iochan_stall(io);
 			return;
 		}
-		r = hyper_io_peek(in, HYPER_IO_RECV_MAX, &seq, &len, &why);
+		r = hyper_io_parse(io->buf + io->start, io->end - io->start,
+				   HYPER_IO_RECV_MAX, &seq, &len, &why);
 		if (r == HYPER_E_INCOMPLETE)
 			break;
 		if (r != 0) {
+			iochan_flush_run(io);
 			snprintf(reason, sizeof(reason), "agent io channel: %s",
 				 why ? why : "invalid message");
-			helper_vm_lost(io->h, reason);
+			if (!io->h->exiting)
+				helper_vm_lost(io->h, reason);
 			return;
 		}
-		/* At most HYPER_IO_RECV_MAX bytes: one small pullup. */
-		p = evbuffer_pullup(in, (ssize_t)(HYPER_IO_HEADER_SIZE + len));
-		if (!p) {
-			helper_log(LOG_ERR, 0, 0, "out of memory reading the io channel");
-			helper_exit(io->h, EXIT_FAILURE, false);
-			return;
-		}
-		iochan_deliver(io, seq, p + HYPER_IO_HEADER_SIZE, len);
-		evbuffer_drain(in, HYPER_IO_HEADER_SIZE + len);
+		iochan_deliver(io, seq, io->buf + io->start, len);
+		io->start += HYPER_IO_HEADER_SIZE + len;
 	}
+	iochan_flush_run(io);
 	if (io->h->exiting)
 		return;
+	/* Keep the partial message at the start: the next read is large. */
+	if (io->start) {
+		memmove(io->buf, io->buf + io->start, io->end - io->start);
+		io->end -= io->start;
+		io->start = 0;
+	}
+	if (io->h->n_congested) {
+		iochan_stall(io);	/* the last run made its shim congested */
+		return;
+	}
 	if (io->eof) {
 		/* Everything the VM sent before closing has been delivered. */
 		helper_vm_lost(io->h, "agent io channel closed");
@@ -170,44 +261,72 @@ static void iochan_process(struct iochan *io)
 	if (io->stalled) {
 		io->stalled = false;
 		helper_log(LOG_INFO, 1, 0, "io channel resumed");
-		bufferevent_enable(io->bev, EV_READ);
 	}
+	iochan_set_reading(io, true);
 }
 
-static void iochan_on_read(struct bufferevent *bev, void *ctx)
-{
-	iochan_process(ctx);
-}
-
-static void iochan_on_write(struct bufferevent *bev, void *ctx)
-{
-	struct iochan *io = ctx;
-
-	/* Below the low watermark: room for more stdin. */
-	if (!io->h->exiting)
-		iochan_pump(io);
-}
-
-static void iochan_on_event(struct bufferevent *bev, short what, void *ctx)
+static void iochan_on_read(evutil_socket_t fd, short what, void *ctx)
 {
 	struct iochan *io = ctx;
 	char reason[128];
+	ssize_t n;
+
+	if (io->h->exiting || io->stalled)
+		return;
+	if (io->h->n_congested) {
+		iochan_stall(io);
+		return;
+	}
+	n = read(io->fd, io->buf + io->end, IOCHAN_BUF_SIZE - io->end);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		snprintf(reason, sizeof(reason), "agent io channel failed: %s",
+			 strerror(errno));
+		helper_vm_lost(io->h, reason);
+		return;
+	}
+	if (n == 0) {
+		/* Output still buffered goes out first; iochan_process()
+		 * reports the loss once it is through. */
+		io->eof = true;
+		iochan_set_reading(io, false);
+	}
+	io->end += (size_t)n;
+	iochan_process(io);
+}
+
+/* Write what @out holds; watch EV_WRITE only while some is left. */
+static void iochan_write(struct iochan *io)
+{
+	char reason[128];
+	int n;
+
+	if (evbuffer_get_length(io->out)) {
+		n = evbuffer_write_atmost(io->out, io->fd, IOCHAN_WRITE_MAX);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(reason, sizeof(reason), "agent io channel failed: %s",
+				 strerror(errno));
+			helper_vm_lost(io->h, reason);
+			return;
+		}
+	}
+	if (evbuffer_get_length(io->out))
+		event_add(io->write_ev, NULL);	/* no-op when added already */
+	else
+		event_del(io->write_ev);
+}
+
+static void iochan_on_write(evutil_socket_t fd, short what, void *ctx)
+{
+	struct iochan *io = ctx;
 
 	if (io->h->exiting)
 		return;
-	if (what & BEV_EVENT_EOF) {
-		/* Output still buffered (a stalled channel) goes out first;
-		 * iochan_process() reports the loss once it is through. */
-		io->eof = true;
-		if (!io->stalled)
-			iochan_process(io);
-		else
-			evtimer_add(io->eof_timer, &io->h->wait_timeout);
-		return;
-	}
-	snprintf(reason, sizeof(reason), "agent io channel failed: %s",
-		 strerror(EVUTIL_SOCKET_ERROR()));
-	helper_vm_lost(io->h, reason);
+	iochan_write(io);
+	/* Below the low mark: room for more stdin. */
+	if (!io->h->exiting && evbuffer_get_length(io->out) < HELPER_IO_OUT_LOW)
+		iochan_pump(io);
 }
 
 static void iochan_on_eof_timeout(evutil_socket_t fd, short what, void *ctx)
@@ -218,7 +337,7 @@ static void iochan_on_eof_timeout(evutil_socket_t fd, short what, void *ctx)
 	/* A shim that never drains must not keep a dead VM's helper alive. */
 	snprintf(reason, sizeof(reason),
 		 "agent io channel closed; %zu bytes of output could not be delivered",
-		 evbuffer_get_length(bufferevent_get_input(io->bev)));
+		 io->end - io->start);
 	if (!io->h->exiting)
 		helper_vm_lost(io->h, reason);
 }
@@ -239,24 +358,128 @@ void iochan_resume(struct iochan *io)
 
 void iochan_pump(struct iochan *io)
 {
-	struct evbuffer *out;
 	struct session *s;
 	bool moved = true;
 
 	if (!io || io->h->exiting)
 		return;
-	out = bufferevent_get_output(io->bev);
-	while (moved && evbuffer_get_length(out) < HELPER_IO_OUT_HIGH) {
+	while (moved && evbuffer_get_length(io->out) < HELPER_IO_OUT_HIGH) {
 		moved = false;
 		TAILQ_FOREACH(s, &io->h->sessions, link) {
 			if (!s->started)
 				continue;	/* stdin waits for the process */
-			if (session_stdin_take(s, out))
+			if (session_stdin_take(s, io->out))
 				moved = true;
-			if (evbuffer_get_length(out) >= HELPER_IO_OUT_HIGH)
+			if (evbuffer_get_length(io->out) >= HELPER_IO_OUT_HIGH)
 				break;
 		}
 	}
+	/* A direct write first; EV_WRITE only for what is left. */
+	if (!event_pending(io->write_ev, EV_WRITE, NULL))
+		iochan_write(io);
+}
+
+bool iochan_idle(const struct iochan *io)
+{
+	return io && !io->h->exiting && evbuffer_get_length(io->out) == 0;
+}
+
+bool iochan_send_stdin(struct iochan *io, uint64_t seq, struct evbuffer *src,
+		       size_t len, size_t *taken)
+{
+	uint8_t hdr[IOCHAN_STDIN_IOV / 2][HYPER_IO_HEADER_SIZE];
+	struct evbuffer_iovec ext[IOCHAN_STDIN_IOV / 2];
+	struct iovec iov[IOCHAN_STDIN_IOV];
+	size_t chunks = len ? (len - 1) / HYPER_IO_SEND_DATA_MAX + 1 : 1;
+	size_t c, e = 0, eoff = 0, niov = 0, sent = 0, part_hdr = 0, part_data = 0;
+	char reason[128];
+	ssize_t w;
+	int next;
+
+	*taken = 0;
+	if (!iochan_idle(io) || len > IOCHAN_STDIN_DIRECT_MAX ||
+	    chunks > ARRAY_SIZE(hdr))
+		return false;
+	next = len ? evbuffer_peek(src, (ev_ssize_t)len, NULL, ext, (int)ARRAY_SIZE(ext)) : 0;
+	if (next < 0 || (size_t)next > ARRAY_SIZE(ext))
+		return false;	/* too scattered: the queue takes it */
+	/* Header, then the data extents of each message, in order. */
+	for (c = 0; c < chunks; c++) {
+		size_t n = len - c * HYPER_IO_SEND_DATA_MAX;
+
+		if (n > HYPER_IO_SEND_DATA_MAX)
+			n = HYPER_IO_SEND_DATA_MAX;
+		hyper_io_header(hdr[c], seq, n);
+		if (niov == ARRAY_SIZE(iov))
+			return false;
+		iov[niov++] = (struct iovec){ hdr[c], HYPER_IO_HEADER_SIZE };
+		while (n) {
+			size_t part = ext[e].iov_len - eoff;
+
+			if (part > n)
+				part = n;
+			if (niov == ARRAY_SIZE(iov))
+				return false;
+			iov[niov++] = (struct iovec){ (uint8_t *)ext[e].iov_base + eoff, part };
+			n -= part;
+			eoff += part;
+			if (eoff == ext[e].iov_len) {
+				e++;
+				eoff = 0;
+			}
+		}
+	}
+	_Static_assert(IOCHAN_STDIN_IOV <= IOV_MAX, "one writev");
+	w = writev(io->fd, iov, (int)niov);
+	if (w < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return false;
+		snprintf(reason, sizeof(reason), "agent io channel failed: %s",
+			 strerror(errno));
+		helper_vm_lost(io->h, reason);
+		return false;
+	}
+	if (w == 0)
+		return false;
+	/* Walk what was written: whole messages, then maybe part of one. */
+	for (c = 0; c < chunks && w > 0; c++) {
+		size_t n = len - c * HYPER_IO_SEND_DATA_MAX;
+
+		if (n > HYPER_IO_SEND_DATA_MAX)
+			n = HYPER_IO_SEND_DATA_MAX;
+		if ((size_t)w >= HYPER_IO_HEADER_SIZE + n) {
+			w -= (ssize_t)(HYPER_IO_HEADER_SIZE + n);
+			sent += n;
+			continue;
+		}
+		/* Cut inside this message: its rest goes next, from @out. */
+		if ((size_t)w < HYPER_IO_HEADER_SIZE) {
+			part_hdr = HYPER_IO_HEADER_SIZE - (size_t)w;
+			part_data = n;
+		} else {
+			part_data = n - ((size_t)w - HYPER_IO_HEADER_SIZE);
+			sent += (size_t)w - HYPER_IO_HEADER_SIZE;
+		}
+		break;
+	}
+	io->h->stats.bytes_from_shims += sent + part_data;
+	evbuffer_drain(src, sent);
+	*taken = sent + part_data;
+	if (part_hdr || part_data) {
+		int r = evbuffer_add(io->out, hdr[c] + HYPER_IO_HEADER_SIZE - part_hdr,
+				     part_hdr);
+
+		if (r == 0 && part_data &&
+		    evbuffer_remove_buffer(src, io->out, part_data) != (int)part_data)
+			r = -1;
+		if (r < 0) {
+			helper_log(LOG_ERR, 0, 0, "out of memory queueing stdin");
+			helper_exit(io->h, EXIT_FAILURE, false);
+			return true;
+		}
+		event_add(io->write_ev, NULL);
+	}
+	return true;
 }
 
 int iochan_new(struct iochan **out, struct helper *h, int fd)
@@ -269,21 +492,15 @@ int iochan_new(struct iochan **out, struct helper *h, int fd)
 		return -ENOMEM;
 	}
 	io->h = h;
+	io->fd = fd;
+	io->buf = malloc(IOCHAN_BUF_SIZE);
+	io->out = evbuffer_new();
+	io->read_ev = event_new(h->base, fd, EV_READ | EV_PERSIST, iochan_on_read, io);
+	io->write_ev = event_new(h->base, fd, EV_WRITE | EV_PERSIST, iochan_on_write, io);
 	io->resume_ev = event_new(h->base, -1, 0, iochan_on_resume, io);
 	io->eof_timer = evtimer_new(h->base, iochan_on_eof_timeout, io);
-	io->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!io->bev)
-		close(fd);
-	if (!io->resume_ev || !io->eof_timer || !io->bev) {
-		iochan_free(io);
-		return -ENOMEM;
-	}
-	bufferevent_setcb(io->bev, iochan_on_read, iochan_on_write,
-			  iochan_on_event, io);
-	bufferevent_setwatermark(io->bev, EV_READ, 0, IOCHAN_IN_HIGH);
-	bufferevent_setwatermark(io->bev, EV_WRITE, HELPER_IO_OUT_LOW, 0);
-	if (bufferevent_set_max_single_read(io->bev, IOCHAN_READ_MAX) < 0 ||
-	    bufferevent_set_max_single_write(io->bev, IOCHAN_WRITE_MAX) < 0) {
+	if (!io->buf || !io->out || !io->read_ev || !io->write_ev ||
+	    !io->resume_ev || !io->eof_timer) {
 		iochan_free(io);
 		return -ENOMEM;
 	}
@@ -293,19 +510,25 @@ int iochan_new(struct iochan **out, struct helper *h, int fd)
 
 void iochan_start(struct iochan *io)
 {
-	bufferevent_enable(io->bev, EV_READ | EV_WRITE);
+	iochan_set_reading(io, true);
 }
 
 struct iochan *iochan_free(struct iochan *io)
 {
 	if (!io)
 		return NULL;
+	if (io->read_ev)
+		event_free(io->read_ev);
+	if (io->write_ev)
+		event_free(io->write_ev);
 	if (io->resume_ev)
 		event_free(io->resume_ev);
 	if (io->eof_timer)
 		event_free(io->eof_timer);
-	if (io->bev)
-		bufferevent_free(io->bev);
+	if (io->out)
+		evbuffer_free(io->out);
+	free(io->buf);
+	close(io->fd);
 	free(io);
 	return NULL;
 }

@@ -5,6 +5,11 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
 struct helper;
 struct iochan;
 
@@ -33,3 +38,23 @@ void iochan_resume(struct iochan *io);
  * output is below HELPER_IO_OUT_HIGH.
  */
 void iochan_pump(struct iochan *io);
+
+/**
+ * iochan_idle() - nothing toward the agent is waiting: stdin may be
+ * written at once (iochan_send_stdin()) without overtaking queued io.
+ */
+bool iochan_idle(const struct iochan *io);
+
+/**
+ * iochan_send_stdin() - write the first @len bytes of @src (one stdin
+ * frame's payload) as io messages on @seq of at most HYPER_IO_SEND_MAX
+ * bytes, with one writev(2) straight from @src, when the channel is idle.
+ * @len 0: one empty message (stdin closed).
+ * @taken: out, the data bytes taken off @src (written, or the rest of a
+ *         message cut by a short write, which is queued to go next);
+ *         the caller queues the remaining @len - *@taken as usual.
+ * Return: true when anything was written; false when nothing was (busy,
+ * too scattered, the socket full, or the VM lost): queue all of it.
+ */
+bool iochan_send_stdin(struct iochan *io, uint64_t seq, struct evbuffer *src,
+		       size_t len, size_t *taken);

@@ -307,6 +307,29 @@ void session_output(struct session *s, uint8_t opcode, const void *data,
 	session_emit(s, FRAME_TYPE_STREAM, opcode, data, len);
 }
 
+bool session_output_inplace(struct session *s, uint8_t opcode, uint8_t *msg,
+			    size_t len)
+{
+	if (!s->shim || s->exit_sent || s->discarding || !shim_direct_ok(s->shim))
+		return false;
+	s->h->stats.bytes_to_shims += len;
+	helper_hexdump(s->io_base, opcode == FRAME_STREAM_STDOUT ?
+		       "agent->shim stdout" : "agent->shim stderr",
+		       msg + FRAME_HEADER_SIZE, len);
+	frame_header_put(msg, FRAME_TYPE_STREAM, 0, opcode, (uint32_t)len);
+	return true;
+}
+
+void session_send_frames(struct session *s, const uint8_t *p, size_t len)
+{
+	if (shim_send(s->shim, p, len) < 0) {
+		helper_log(LOG_ERR, 0, s->io_base, "cannot queue output: out of memory");
+		helper_exit(s->h, EXIT_FAILURE, false);
+		return;
+	}
+	session_flow_update(s);
+}
+
 static void session_send_exit(struct session *s)
 {
 	s->exit_sent = true;
@@ -379,6 +402,34 @@ void session_detach_shim(struct session *s)
 	s->shim = NULL;
 	evtimer_del(s->stall_timer);
 	session_flow_update(s);
+}
+
+int session_stdin_buffer(struct session *s, struct evbuffer *src, size_t len)
+{
+	size_t taken = 0;
+
+	if (log_get_level() >= 2 && len) {
+		const uint8_t *p = evbuffer_pullup(src, (ev_ssize_t)len);
+
+		if (!p)
+			return -ENOMEM;
+		helper_hexdump(s->io_base, "shim->agent stdin", p, len);
+	}
+	/* Nothing of this session waits and the channel is idle: one
+	 * writev straight from the shim's input (iochan.c). */
+	if (s->started && evbuffer_get_length(s->stdin_q) == 0 &&
+	    iochan_send_stdin(s->h->io, s->io_base, src, len, &taken)) {
+		if (s->h->exiting || taken == len)
+			return 0;
+		len -= taken;
+	}
+	/* The rest as whole io messages in the queue, as session_stdin(). */
+	if ((len ? hyper_io_encode_buffer(s->stdin_q, s->io_base, src, len)
+		 : hyper_io_encode(s->stdin_q, s->io_base, NULL, 0)) < 0)
+		return -ENOMEM;
+	if (s->started)
+		iochan_pump(s->h->io);
+	return 0;
 }
 
 int session_stdin(struct session *s, const void *data, size_t len)

@@ -101,6 +101,25 @@ void session_start_failed(struct session *s);
 void session_output(struct session *s, uint8_t opcode, const void *data,
 		    size_t len);
 
+/**
+ * session_output_inplace() - agent output (@opcode stdout/stderr) of @len
+ * bytes that lies after a FRAME_HEADER_SIZE header at @msg: when it can
+ * go straight to the connected shim, count it, write the frame header
+ * over @msg and return true; the caller then sends the frame with
+ * session_send_frames(), before anything else reaches this shim. False:
+ * use session_output() (no shim, discarding, after the exit, or the
+ * shim's output queued).
+ */
+bool session_output_inplace(struct session *s, uint8_t opcode, uint8_t *msg,
+			    size_t len);
+
+/**
+ * session_send_frames() - whole frames built by session_output_inplace()
+ * (@len bytes at @p), to the shim: written at once as far as it takes
+ * them, the rest copied into its output; then the watermarks.
+ */
+void session_send_frames(struct session *s, const uint8_t *p, size_t len);
+
 /** session_output_finished() - the empty io message on ioBase. */
 void session_output_finished(struct session *s);
 
@@ -137,6 +156,13 @@ void session_flow_update(struct session *s);
  * pump it if the process runs. Return: 0 or -ENOMEM.
  */
 int session_stdin(struct session *s, const void *data, size_t len);
+
+/**
+ * session_stdin_buffer() - session_stdin() for the first @len bytes of
+ * @src (drained): written to the agent at once when nothing waits
+ * (iochan_send_stdin()), else queued, copied once. Return: 0 or -ENOMEM.
+ */
+int session_stdin_buffer(struct session *s, struct evbuffer *src, size_t len);
 
 /** session_stdin_full() - queued stdin is above HELPER_STDIN_HIGH. */
 bool session_stdin_full(const struct session *s);

@@ -89,6 +89,30 @@ uint64_t shim_drained(const struct shim *sh)
 	return sh->drained;
 }
 
+bool shim_direct_ok(const struct shim *sh)
+{
+	return !sh->closing && evbuffer_get_length(bufferevent_get_output(sh->bev)) == 0;
+}
+
+int shim_send(struct shim *sh, const void *p, size_t len)
+{
+	struct evbuffer *out = shim_output(sh);
+	ssize_t n = 0;
+
+	/* Straight to the socket when nothing is queued before it: most
+	 * of a stream then never touches the output buffer. Errors are
+	 * left to the bufferevent, which meets them on its next write. */
+	if (!sh->closing && evbuffer_get_length(out) == 0) {
+		n = write(bufferevent_getfd(sh->bev), p, len);
+		if (n < 0)
+			n = 0;
+		sh->drained += (uint64_t)n;
+	}
+	if ((size_t)n < len)
+		return evbuffer_add(out, (const uint8_t *)p + n, len - (size_t)n) < 0 ? -ENOMEM : 0;
+	return 0;
+}
+
 /* Counts what leaves the output buffer: progress of a slow reader. */
 static void shim_on_output_change(struct evbuffer *buf,
 				  const struct evbuffer_cb_info *info, void *ctx)
@@ -316,15 +340,18 @@ void shim_on_start_failed(struct shim *sh)
 
 /* ---- streams and commands ------------------------------------------- */
 
-static void shim_on_stdin(struct shim *sh, const struct frame *f)
+/* A stdin frame whose @len payload bytes start @in (header drained). */
+static void shim_on_stdin(struct shim *sh, struct evbuffer *in, size_t len)
 {
 	struct session *s = sh->s;
 
-	if (session_stdin(s, f->payload, f->payload_len) < 0) {
+	if (session_stdin_buffer(s, in, len) < 0) {
 		helper_log(LOG_ERR, 0, sh->io_base, "out of memory queueing stdin");
 		helper_exit(sh->h, EXIT_FAILURE, false);
 		return;
 	}
+	if (sh->h->exiting)
+		return;
 	if (!s->started && !evtimer_pending(sh->stdin_timer, NULL))
 		evtimer_add(sh->stdin_timer, &sh->h->wait_timeout);
 	if (session_stdin_full(s))
@@ -393,10 +420,6 @@ static void shim_on_frame(struct shim *sh, const struct frame *f)
 		shim_on_command(sh, f);
 		return;
 	}
-	if (f->type == FRAME_TYPE_STREAM && f->opcode == FRAME_STREAM_STDIN) {
-		shim_on_stdin(sh, f);
-		return;
-	}
 	if (f->type == FRAME_TYPE_STREAM && f->opcode == FRAME_STREAM_LOG) {
 		shimlog_submit(sh->h, sh->io_base, f);
 		return;
@@ -413,6 +436,7 @@ static void shim_process(struct shim *sh)
 {
 	struct evbuffer *in = bufferevent_get_input(sh->bev);
 	struct frame f = FRAME_NULL;
+	struct frame_head hd;
 	const char *why = NULL;
 	char reason[128];
 	int r;
@@ -436,7 +460,17 @@ static void shim_process(struct shim *sh)
 			shim_pause(sh, SHIM_PAUSE_OUTPUT);
 			return;
 		}
-		r = frame_decode(in, FRAME_PAYLOAD_MAX, &f, &why);
+		r = frame_peek(in, FRAME_PAYLOAD_MAX, &hd, &why);
+		if (r == 0 && hd.type == FRAME_TYPE_STREAM &&
+		    hd.opcode == FRAME_STREAM_STDIN) {
+			/* stdin moves from the input buffer as it is: no
+			 * malloc'd payload, copied once at most. */
+			evbuffer_drain(in, hd.hdr_len);
+			shim_on_stdin(sh, in, hd.payload_len);
+			continue;
+		}
+		if (r == 0)
+			r = frame_decode(in, FRAME_PAYLOAD_MAX, &f, &why);
 		if (r == FRAME_E_INCOMPLETE)
 			return;
 		if (r != 0) {

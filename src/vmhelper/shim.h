@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,3 +55,16 @@ void shim_on_start_failed(struct shim *sh);
 
 /** shim_on_stdin_drained() - the session's stdin queue has room again. */
 void shim_on_stdin_drained(struct shim *sh);
+
+/**
+ * shim_direct_ok() - the shim is served and nothing waits in its output:
+ * frames may be written to its socket at once (shim_send()).
+ */
+bool shim_direct_ok(const struct shim *sh);
+
+/**
+ * shim_send() - whole frames (@len bytes at @p) for the shim: written to
+ * its socket at once when nothing is queued before them, the rest (or all)
+ * appended to its output buffer. Return: 0 or -ENOMEM.
+ */
+int shim_send(struct shim *sh, const void *p, size_t len);
