@@ -68,12 +68,12 @@
  * whole message, so that a read is large even with the tail of a
  * partial message kept at its start. Its pages are touched only as far
  * as reads reach: an idle VM's helper keeps few of them resident. */
-#define IOCHAN_BUF_SIZE		(128u * 1024u)
+#define IOCHAN_BUF_SIZE		(256u * 1024u)
 _Static_assert(IOCHAN_BUF_SIZE >= 4 * HYPER_IO_RECV_MAX, "reads must take many messages");
 _Static_assert(HYPER_IO_HEADER_SIZE == FRAME_HEADER_SIZE,
 	       "a frame header is written over an io message header");
 /* One write(2) toward the agent takes up to this much (queued stdin). */
-#define IOCHAN_WRITE_MAX	(64u * 1024u)
+#define IOCHAN_WRITE_MAX	(256u * 1024u)
 /* iovecs of one direct stdin writev: headers plus data extents. */
 #define IOCHAN_STDIN_IOV	256
 /* At most this much stdin data goes out by iochan_send_stdin() in one
@@ -363,20 +363,31 @@ void iochan_pump(struct iochan *io)
 
 	if (!io || io->h->exiting)
 		return;
-	while (moved && evbuffer_get_length(io->out) < HELPER_IO_OUT_HIGH) {
-		moved = false;
-		TAILQ_FOREACH(s, &io->h->sessions, link) {
-			if (!s->started)
-				continue;	/* stdin waits for the process */
-			if (session_stdin_take(s, io->out))
-				moved = true;
-			if (evbuffer_get_length(io->out) >= HELPER_IO_OUT_HIGH)
-				break;
+	for (;;) {
+		bool any = false;
+
+		while (moved && evbuffer_get_length(io->out) < HELPER_IO_OUT_HIGH) {
+			moved = false;
+			TAILQ_FOREACH(s, &io->h->sessions, link) {
+				if (!s->started)
+					continue;	/* stdin waits for the process */
+				if (session_stdin_take(s, io->out))
+					moved = any = true;
+				if (evbuffer_get_length(io->out) >= HELPER_IO_OUT_HIGH)
+					break;
+			}
 		}
-	}
-	/* A direct write first; EV_WRITE only for what is left. */
-	if (!event_pending(io->write_ev, EV_WRITE, NULL))
+		/* Waiting for room: the write event pumps again. */
+		if (event_pending(io->write_ev, EV_WRITE, NULL))
+			return;
+		/* A direct write first; EV_WRITE only for what is left. When
+		 * the socket took all of it, nothing would call us again:
+		 * move more while there is any. */
 		iochan_write(io);
+		if (!any || io->h->exiting || event_pending(io->write_ev, EV_WRITE, NULL))
+			return;
+		moved = true;
+	}
 }
 
 bool iochan_idle(const struct iochan *io)

@@ -63,7 +63,10 @@ struct shim {
 	TAILQ_ENTRY(shim) link;		/* in h->orphans while orphan */
 	struct helper *h;
 	struct session *s;		/* NULL once detached */
-	struct bufferevent *bev;
+	struct bufferevent *bev;	/* output only */
+	struct event *read_ev;		/* persistent; added while reading */
+	struct evbuffer *in;		/* frames from the shim, not served yet */
+	bool reading;
 	uint64_t io_base;		/* for logs, also once detached */
 	pid_t pid;			/* SO_PEERCRED, for logs */
 	unsigned int paused;		/* SHIM_PAUSE_* */
@@ -138,6 +141,10 @@ struct shim *shim_free(struct shim *sh)
 		event_free(sh->stdin_timer);
 	if (sh->sig_timer)
 		event_free(sh->sig_timer);
+	if (sh->read_ev)
+		event_free(sh->read_ev);
+	if (sh->in)
+		evbuffer_free(sh->in);
 	if (sh->bev) {
 		/* No callback may reach this shim once it is freed. */
 		evbuffer_remove_cb(shim_output(sh), shim_on_output_change, sh);
@@ -146,6 +153,18 @@ struct shim *shim_free(struct shim *sh)
 	sh->h->n_shims--;
 	free(sh);
 	return NULL;
+}
+
+/* Watch the socket for input or not (an epoll change: only on pauses). */
+static void shim_set_reading(struct shim *sh, bool on)
+{
+	if (on == sh->reading)
+		return;
+	sh->reading = on;
+	if (on)
+		event_add(sh->read_ev, NULL);
+	else
+		event_del(sh->read_ev);
 }
 
 /* Leave the session (which keeps its state) and any command in progress. */
@@ -175,7 +194,7 @@ void shim_close(struct shim *sh)
 	if (sh->closing)
 		return;
 	sh->closing = true;
-	bufferevent_disable(sh->bev, EV_READ);
+	shim_set_reading(sh, false);
 	if (evbuffer_get_length(shim_output(sh)) == 0) {
 		event_active(sh->close_ev, EV_TIMEOUT, 0);
 		return;
@@ -200,7 +219,8 @@ static void shim_drop(struct shim *sh, int verbosity, const char *reason)
 		helper_send_shim_gone(sh->h, sh->io_base, false);
 	shim_detach(sh);
 	sh->closing = true;
-	bufferevent_disable(sh->bev, EV_READ | EV_WRITE);
+	shim_set_reading(sh, false);
+	bufferevent_disable(sh->bev, EV_WRITE);
 	event_active(sh->close_ev, EV_TIMEOUT, 0);
 }
 
@@ -219,7 +239,7 @@ static void shim_respond(struct shim *sh, uint8_t opcode, const char *msg)
 static void shim_pause(struct shim *sh, unsigned int why)
 {
 	sh->paused |= why;
-	bufferevent_disable(sh->bev, EV_READ);
+	shim_set_reading(sh, false);
 }
 
 static void shim_unpause(struct shim *sh, unsigned int why)
@@ -229,10 +249,9 @@ static void shim_unpause(struct shim *sh, unsigned int why)
 	sh->paused &= ~why;
 	if (sh->paused || sh->closing)
 		return;
-	bufferevent_enable(sh->bev, EV_READ);
+	shim_set_reading(sh, true);
 	/* Frames may be buffered already: decode them from a fresh callback. */
-	bufferevent_trigger(sh->bev, EV_READ,
-			    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	event_active(sh->read_ev, EV_READ, 0);
 }
 
 /* ---- Signal -------------------------------------------------------- */
@@ -434,7 +453,7 @@ static void shim_on_frame(struct shim *sh, const struct frame *f)
 /* Decode and serve frames until paused, closing or short of bytes. */
 static void shim_process(struct shim *sh)
 {
-	struct evbuffer *in = bufferevent_get_input(sh->bev);
+	struct evbuffer *in = sh->in;
 	struct frame f = FRAME_NULL;
 	struct frame_head hd;
 	const char *why = NULL;
@@ -484,9 +503,49 @@ static void shim_process(struct shim *sh)
 	}
 }
 
-static void shim_on_read(struct bufferevent *bev, void *ctx)
+/*
+ * Input, read here rather than by the bufferevent: libevent 2.1's
+ * evbuffer_read() takes at most 4096 bytes per call, after a FIONREAD,
+ * whatever bufferevent_set_max_single_read() says, so a 64 KiB stdin
+ * frame cost 16 reads, 16 ioctls and 16 epoll_waits. One read(2) of up
+ * to SHIM_READ_MAX now; the input stays bounded by one frame plus one
+ * read, as nothing is read while the shim is paused.
+ */
+static void shim_on_readable(evutil_socket_t fd, short what, void *ctx)
 {
-	shim_process(ctx);
+	struct shim *sh = ctx;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	if (sh->closing || sh->paused || sh->h->exiting)
+		return;
+	if (evbuffer_reserve_space(sh->in, SHIM_READ_MAX, &v, 1) != 1) {
+		helper_log(LOG_ERR, 0, sh->io_base, "out of memory reading a shim");
+		helper_exit(sh->h, EXIT_FAILURE, false);
+		return;
+	}
+	n = read(fd, v.iov_base, v.iov_len);
+	if (n == 0) {
+		/* What came before the end is served first; a pause defers
+		 * the end until the shim is read again. */
+		shim_process(sh);
+		if (!sh->closing && !sh->paused && !sh->h->exiting)
+			shim_drop(sh, 1, "closed the connection");
+		return;
+	}
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		shim_drop(sh, 1, "connection failed");
+		return;
+	}
+	if (n > 0) {
+		v.iov_len = (size_t)n;
+		if (evbuffer_commit_space(sh->in, &v, 1) < 0) {
+			helper_log(LOG_ERR, 0, sh->io_base, "out of memory reading a shim");
+			helper_exit(sh->h, EXIT_FAILURE, false);
+			return;
+		}
+	}
+	shim_process(sh);
 }
 
 static void shim_on_write(struct bufferevent *bev, void *ctx)
@@ -542,18 +601,19 @@ static struct shim *shim_new(struct helper *h, int fd, uint64_t io_base, pid_t p
 	sh->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!sh->bev)
 		close(fd);
+	sh->in = evbuffer_new();
+	sh->read_ev = event_new(h->base, fd, EV_READ | EV_PERSIST, shim_on_readable, sh);
 	sh->close_ev = event_new(h->base, -1, 0, shim_on_close, sh);
 	sh->stdin_timer = evtimer_new(h->base, shim_on_stdin_timeout, sh);
 	sh->sig_timer = evtimer_new(h->base, shim_on_signal_timeout, sh);
-	if (!sh->bev || !sh->close_ev || !sh->stdin_timer || !sh->sig_timer ||
+	if (!sh->bev || !sh->in || !sh->read_ev || !sh->close_ev ||
+	    !sh->stdin_timer || !sh->sig_timer ||
 	    !evbuffer_add_cb(shim_output(sh), shim_on_output_change, sh))
 		return shim_free(sh);
-	bufferevent_setcb(sh->bev, shim_on_read, shim_on_write, shim_on_event, sh);
-	/* Full-size reads and writes: libevent's default of 16 KiB cut a
-	 * stdout stream into many small writev calls and stdin frames into
-	 * several reads, each with its own FIONREAD (issue 10). */
-	if (bufferevent_set_max_single_read(sh->bev, SHIM_READ_MAX) < 0 ||
-	    bufferevent_set_max_single_write(sh->bev, SHIM_WRITE_MAX) < 0)
+	bufferevent_setcb(sh->bev, NULL, shim_on_write, shim_on_event, sh);
+	/* Full-size writes of what had to be queued: libevent's default of
+	 * 16 KiB cut a stdout stream into many small writev calls. */
+	if (bufferevent_set_max_single_write(sh->bev, SHIM_WRITE_MAX) < 0)
 		return shim_free(sh);
 	return sh;
 }
@@ -621,23 +681,13 @@ void shim_adopt(struct helper *h, int fd, const struct ipc_shim *m,
 	 * control and SHIM_PAUSE_OUTPUT resume there. */
 	bufferevent_setwatermark(sh->bev, EV_WRITE, HELPER_SHIM_OUT_LOW, 0);
 	session_attach_shim(s, sh);
-	/* What the shim sent right after ConnectShim comes first. libevent
-	 * freezes the end of an input buffer for its users; lift that for
-	 * this one append, as its own read path does. */
-	if (len) {
-		struct evbuffer *in = bufferevent_get_input(sh->bev);
-		int r;
-
-		evbuffer_unfreeze(in, 0);
-		r = evbuffer_add(in, leftover, len);
-		evbuffer_freeze(in, 0);
-		if (r < 0) {
-			shim_drop(sh, 0, "could not be taken over (out of memory)");
-			return;
-		}
+	/* What the shim sent right after ConnectShim comes first. */
+	if (len && evbuffer_add(sh->in, leftover, len) < 0) {
+		shim_drop(sh, 0, "could not be taken over (out of memory)");
+		return;
 	}
-	bufferevent_enable(sh->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(sh->bev, EV_WRITE);
+	shim_set_reading(sh, true);
 	if (len)
-		bufferevent_trigger(sh->bev, EV_READ,
-				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		event_active(sh->read_ev, EV_READ, 0);
 }
