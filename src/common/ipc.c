@@ -78,6 +78,11 @@ static const struct ipc_type_info ipc_types[] = {
 	IPC_T(IPC_H_ADOPTED, IPC_DIR_TO_MASTER, ipc_adopted, id_len, 1024, IPC_FD_FORBIDDEN),
 	IPC_T(IPC_H_ADOPT_TOKENS, IPC_DIR_TO_MASTER, ipc_adopt_tokens, len,
 	      IPC_ADOPT_CHUNK * sizeof(struct ipc_adopt_token), IPC_FD_FORBIDDEN),
+	/* The helper pool. */
+	IPC_T_NOVAR(IPC_M_POOL_FD, IPC_DIR_TO_HELPER, ipc_pool_fd, IPC_FD_REQUIRED),
+	IPC_T(IPC_M_ASSIGN, IPC_DIR_TO_HELPER, ipc_assign, id_len, IPC_ASSIGN_ID_MAX,
+	      IPC_FD_FORBIDDEN),
+	IPC_T_NOVAR(IPC_H_IDLE, IPC_DIR_TO_MASTER, ipc_empty, IPC_FD_FORBIDDEN),
 };
 
 union ipc_fixed_any {
@@ -85,6 +90,7 @@ union ipc_fixed_any {
 	struct ipc_token d; struct ipc_shim e; struct ipc_empty f;
 	struct ipc_shim_gone g; struct ipc_vm_lost h; struct ipc_stats i;
 	struct ipc_adopt j; struct ipc_adopted k; struct ipc_adopt_tokens l;
+	struct ipc_pool_fd m; struct ipc_assign n;
 };
 _Static_assert(sizeof(struct ipc_adopt_token) == 56, "ipc_adopt_token is packed by hand");
 _Static_assert(IPC_ADOPT_CHUNK * sizeof(struct ipc_adopt_token) +

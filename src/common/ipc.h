@@ -56,6 +56,22 @@
  *                    Its first field stays the version in every future
  *                    IPC_VERSION, so a mismatch is reported as such.
  *  IPC_H_ADOPT_TOKENS {nonce, len}, len bytes of struct ipc_adopt_token.
+ *
+ * The helper pool (master/pool.c, vmhelper/pool.c): an idle helper is
+ * exec'd with fds 0-3 and 7 only, before its VM exists.
+ *  IPC_H_IDLE        a pooled helper is confined (all but seccomp) and
+ *                    waits for a VM; sent once, right after its hello.
+ *                    The master hands out only helpers that sent it.
+ *  IPC_M_POOL_FD     one of the VM's fds for a pooled helper (fd
+ *                    required): `target` is its place in the layout below
+ *                    (IPC_FD_CTL, IPC_FD_IO or IPC_FD_CONSOLE), each at
+ *                    most once, all before IPC_M_ASSIGN.
+ *  IPC_M_ASSIGN      the VM: its container id (variable part) and flags.
+ *                    The helper names itself (argv, comm), installs its
+ *                    seccomp filter and from then on is exactly a helper
+ *                    started with --container-id: READY or VM_LOST next.
+ *                    Anything else than these (and SHUTDOWN) before it
+ *                    ends a pooled helper.
  */
 #pragma once
 
@@ -66,7 +82,7 @@
 
 struct event_base;
 
-#define IPC_VERSION	4
+#define IPC_VERSION	5
 /* Largest message, header included. The socketpair's buffers are sized
  * for it (ipc_socketpair()). */
 #define IPC_MSG_MAX	(200u * 1024u)
@@ -113,6 +129,8 @@ enum ipc_type {
 	IPC_M_STATS = 0x106,
 	IPC_M_PING = 0x107,
 	IPC_M_ADOPT = 0x108,
+	IPC_M_POOL_FD = 0x110,
+	IPC_M_ASSIGN = 0x111,
 	/* helper -> master */
 	IPC_H_HELLO = 0x200,
 	IPC_H_HYPER_ANSWER = 0x201,
@@ -123,6 +141,7 @@ enum ipc_type {
 	IPC_H_PONG = 0x206,
 	IPC_H_ADOPTED = 0x207,
 	IPC_H_ADOPT_TOKENS = 0x208,
+	IPC_H_IDLE = 0x210,
 };
 
 enum ipc_dir {
@@ -169,7 +188,19 @@ struct ipc_shim {		/* IPC_M_SHIM (fd required); variable: leftover bytes */
 	uint32_t gid;
 };
 
-struct ipc_empty {	/* IPC_M_UNREGISTER, _SHUTDOWN, _STATS, _PING, IPC_H_READY, _PONG */
+struct ipc_pool_fd {		/* IPC_M_POOL_FD (fd required); no variable part */
+	uint32_t target;	/* IPC_FD_CTL, IPC_FD_IO or IPC_FD_CONSOLE */
+	uint32_t pad;
+};
+
+struct ipc_assign {		/* IPC_M_ASSIGN; variable: the container id */
+	uint32_t id_len;
+	uint32_t flags;		/* IPC_ASSIGN_F_* */
+};
+#define IPC_ASSIGN_F_CONSOLE	0x1	/* a console fd was sent */
+#define IPC_ASSIGN_ID_MAX	1024	/* = PAYLOAD_CONTAINER_ID_MAX */
+
+struct ipc_empty {	/* IPC_M_UNREGISTER, _SHUTDOWN, _STATS, _PING, IPC_H_READY, _PONG, _IDLE */
 	uint32_t pad;
 };
 
@@ -347,6 +378,14 @@ struct ipc_channel *ipc_channel_free(struct ipc_channel *ch);
 int ipc_channel_send(struct ipc_channel *ch, uint32_t type, uint32_t id,
 		     const void *fixed, size_t fixed_len, const void *var,
 		     size_t var_len, int fd);
+
+/**
+ * ipc_channel_set_handlers() - from the next message on, deliver to
+ * @on_message / @on_close with @ctx (a pooled helper's channel becomes
+ * its VM's). Safe inside the channel's own callbacks.
+ */
+void ipc_channel_set_handlers(struct ipc_channel *ch, ipc_on_message_fn on_message,
+			      ipc_on_close_fn on_close, void *ctx);
 
 /** ipc_channel_queued() - messages waiting to be sent. */
 size_t ipc_channel_queued(const struct ipc_channel *ch);

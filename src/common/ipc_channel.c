@@ -497,6 +497,14 @@ struct ipc_channel *ipc_channel_free(struct ipc_channel *ch)
 	return NULL;
 }
 
+void ipc_channel_set_handlers(struct ipc_channel *ch, ipc_on_message_fn on_message,
+			      ipc_on_close_fn on_close, void *ctx)
+{
+	ch->on_message = on_message;
+	ch->on_close = on_close;
+	ch->ctx = ctx;
+}
+
 size_t ipc_channel_queued(const struct ipc_channel *ch)
 {
 	return ch->queued;

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "master.h"
 #include "payload.h"
+#include "pool.h"
 #include "registry.h"
 #include "spawn.h"
 #include "status.h"
@@ -334,10 +335,46 @@ static void helper_on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- requests from the master ----------------------------------------- */
 
+/*
+ * Give the VM's fds and identity to an idle helper of the pool: one
+ * IPC_M_POOL_FD per fd (at most one fd per message), then IPC_M_ASSIGN.
+ * @fds: consumed in every case. Return: 0 or -errno (the VM is ended).
+ */
+static int helper_assign(struct vm *vm, struct spawn_fds *fds, char *err, size_t len)
+{
+	static const int targets[] = { IPC_FD_CTL, IPC_FD_IO, IPC_FD_CONSOLE };
+	struct ipc_assign a = { .id_len = (uint32_t)strlen(vm->container_id) };
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+		struct ipc_pool_fd pf = { .target = (uint32_t)targets[i] };
+		int fd = fds->fd[targets[i]];
+
+		fds->fd[targets[i]] = -1;
+		if (fd < 0)
+			continue;
+		if (targets[i] == IPC_FD_CONSOLE)
+			a.flags |= IPC_ASSIGN_F_CONSOLE;
+		if (r == 0)
+			r = helper_send(vm, IPC_M_POOL_FD, 0, &pf, sizeof(pf), NULL, 0, fd);
+		else
+			close(fd);
+	}
+	if (r == 0)
+		r = helper_send(vm, IPC_M_ASSIGN, 0, &a, sizeof(a), vm->container_id, a.id_len,
+				-1);
+	if (r < 0) {
+		snprintf(err, len, "cannot hand the VM to an idle helper: %s", strerror(-r));
+		helper_end(vm, err, true);
+	}
+	return r;
+}
+
 int helper_start(struct vm *vm, const struct payload_register_vm *p,
 		 char *err, size_t len)
 {
 	struct master *m = vm->m;
+	struct ipc_channel *pooled = NULL;
 	struct spawn_fds fds;
 	int sv[2] = { -1, -1 };
 	pid_t pid;
@@ -365,45 +402,66 @@ int helper_start(struct vm *vm, const struct payload_register_vm *p,
 			log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
 				   "cannot connect to the console %s: %s", p->console, strerror(-r));
 	}
-	if (m->cfg.log_journal) {
-		r = spawn_journal_socket(&fds.fd[IPC_FD_JOURNAL]);
-		if (r < 0)
-			log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
-				   "cannot connect to journald: the helper logs to stderr: %s",
-				   strerror(-r));
-	}
-	r = ipc_socketpair(sv);
-	if (r < 0) {
-		snprintf(err, len, "cannot create the helper's channel: %s", strerror(-r));
-		goto fail;
-	}
-	fds.fd[IPC_FD_CHANNEL] = sv[1];
 	vm->timer = evtimer_new(m->base, helper_on_timer, vm);
 	if (!vm->timer) {
 		r = -ENOMEM;
 		snprintf(err, len, "out of memory");
 		goto fail;
 	}
-	r = spawn_helper(&m->cfg, vm->container_id, &fds, &pid);
-	if (r < 0) {
-		snprintf(err, len, "cannot start the helper %s: %s", m->cfg.helper_path,
-			 strerror(-r));
-		goto fail;
+	/* An idle helper of the pool has its channel and journal socket
+	 * already; without one, a new helper gets them. */
+	if (!pool_take(m, &pid, &pooled)) {
+		if (m->cfg.log_journal) {
+			r = spawn_journal_socket(&fds.fd[IPC_FD_JOURNAL]);
+			if (r < 0)
+				log_submit(LOG_WARNING, 0, NULL, HELPER_FIELDS(vm),
+					   "cannot connect to journald: the helper logs to "
+					   "stderr: %s", strerror(-r));
+		}
+		r = ipc_socketpair(sv);
+		if (r < 0) {
+			snprintf(err, len, "cannot create the helper's channel: %s",
+				 spawn_strerror(r));
+			goto fail;
+		}
+		fds.fd[IPC_FD_CHANNEL] = sv[1];
+		r = spawn_helper(&m->cfg, vm->container_id, &fds, &pid);
+		if (r < 0) {
+			snprintf(err, len, "cannot start the helper %s: %s", m->cfg.helper_path,
+				 spawn_strerror(r));
+			goto fail;
+		}
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(fds.fd); i++)
-		if (fds.fd[i] >= 0)
-			close(fds.fd[i]);	/* the child has them now */
+	if (fds.fd[IPC_FD_CHANNEL] >= 0)
+		close(fds.fd[IPC_FD_CHANNEL]);	/* the child has it now */
+	fds.fd[IPC_FD_CHANNEL] = -1;
+	if (fds.fd[IPC_FD_JOURNAL] >= 0)
+		close(fds.fd[IPC_FD_JOURNAL]);
+	fds.fd[IPC_FD_JOURNAL] = -1;
 	registry_set_pid(vm, pid);
 	vm->helper_uid = m->cfg.helper_uid;
 	audit_helper_started(vm->container_id, pid, vm->helper_uid);
 
 	/* From here on the VM lives until the reaper frees it. */
-	r = ipc_channel_new(&vm->ch, m->base, sv[0], IPC_DIR_TO_MASTER,
-			    helper_on_message, helper_on_close, vm);	/* consumes sv[0] */
-	if (r < 0) {
-		snprintf(err, len, "cannot set up the helper's channel: %s", strerror(-r));
-		helper_end(vm, err, true);
-		return r;
+	if (pooled) {
+		if (sv[0] >= 0)
+			close(sv[0]);
+		vm->ch = pooled;
+		ipc_channel_set_handlers(vm->ch, helper_on_message, helper_on_close, vm);
+		r = helper_assign(vm, &fds, err, len);	/* consumes fds */
+		if (r < 0)
+			return r;
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(fds.fd); i++)
+			if (fds.fd[i] >= 0)
+				close(fds.fd[i]);	/* the child has them now */
+		r = ipc_channel_new(&vm->ch, m->base, sv[0], IPC_DIR_TO_MASTER,
+				    helper_on_message, helper_on_close, vm);	/* consumes sv[0] */
+		if (r < 0) {
+			snprintf(err, len, "cannot set up the helper's channel: %s", strerror(-r));
+			helper_end(vm, err, true);
+			return r;
+		}
 	}
 	evtimer_add(vm->timer, &m->cfg.wait_timeout);
 	return 0;
@@ -625,7 +683,7 @@ void helper_reap(struct master *m)
 		vm = registry_find_pid(m, pid);
 		if (vm)
 			helper_on_exit(vm, status);
-		else
+		else if (!pool_reaped(m, pid, status))
 			log_debug("reaped unknown child %lld", (long long)pid);
 	}
 	master_stop_check(m);

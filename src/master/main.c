@@ -6,7 +6,7 @@
  *   cc-proxy [-v N] [--socket-path PATH] [--helper PATH]
  *            [--helper-user USER] [--wait-timeout SECONDS]
  *            [--log-target auto|stderr|journal] [--empty-dir DIR]
- *            [quota options, quota.h] [-h|--help] [--version]
+ *            [--helper-pool N] [quota options, quota.h] [-h|--help] [--version]
  *
  * Start-up order: logging; fds 0-2 made safe; SIGPIPE ignored; what
  * helpers are started with (spawn_prepare); rlimits and capabilities
@@ -54,6 +54,7 @@
 #include "log.h"
 #include "numparse.h"
 #include "master.h"
+#include "pool.h"
 #include "registry.h"
 #include "spawn.h"
 #include "status.h"
@@ -72,6 +73,7 @@ struct options {
 	double wait_timeout;
 	enum log_target target;
 	struct quota_config limits;
+	unsigned int pool_size;
 };
 
 static void usage(FILE *f)
@@ -94,6 +96,9 @@ static void usage(FILE *f)
 		"      --log-target T      auto, stderr or journal (default auto)\n"
 		"      --empty-dir DIR     the helpers' empty root when started by root\n"
 		"                          (default /run/cc-proxy/empty)\n"
+		"      --helper-pool N     idle helpers kept started and confined, ready\n"
+		"                          for the next RegisterVM (default 4, at most 64;\n"
+		"                          0: each RegisterVM starts its own)\n"
 		"Quotas (see cc-proxy(8), LIMITS):\n"
 		"      --max-clients N     connections at once (default 4096)\n"
 		"      --max-clients-per-uid N\n"
@@ -186,7 +191,7 @@ static int parse_limit(const struct limit_opt *l, const char *arg, struct quota_
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_VERSION = 256, OPT_SOCKET, OPT_HELPER, OPT_USER, OPT_WAIT,
-	       OPT_TARGET, OPT_EMPTY, OPT_LIMIT_FIRST };
+	       OPT_TARGET, OPT_EMPTY, OPT_POOL, OPT_LIMIT_FIRST };
 	static const struct option base_opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -196,6 +201,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "wait-timeout", required_argument, NULL, OPT_WAIT },
 		{ "log-target", required_argument, NULL, OPT_TARGET },
 		{ "empty-dir", required_argument, NULL, OPT_EMPTY },
+		{ "helper-pool", required_argument, NULL, OPT_POOL },
 	};
 	struct option longopts[ARRAY_SIZE(base_opts) + ARRAY_SIZE(limit_opts) + 1];
 	size_t n = 0;
@@ -251,6 +257,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_EMPTY:
 			o->empty_dir = optarg;
 			break;
+		case OPT_POOL: {
+			unsigned long v;
+
+			if (numparse_ulong(optarg, 0, POOL_SIZE_MAX, &v) < 0) {
+				log_error("invalid --helper-pool '%s': a whole number from 0 to %u",
+					  optarg, POOL_SIZE_MAX);
+				return -EINVAL;
+			}
+			o->pool_size = (unsigned int)v;
+			break;
+		}
 		default:
 			if (c >= OPT_LIMIT_FIRST &&
 			    (size_t)(c - OPT_LIMIT_FIRST) < ARRAY_SIZE(limit_opts)) {
@@ -292,7 +309,7 @@ static int ensure_std_fds(void)
 
 void master_stop_check(struct master *m)
 {
-	if (m->stopping && TAILQ_EMPTY(&m->vms))
+	if (m->stopping && TAILQ_EMPTY(&m->vms) && pool_alive(m) == 0)
 		event_base_loopbreak(m->base);
 }
 
@@ -308,6 +325,7 @@ static void master_on_stop_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (m->stop_ticks++ == 0) {
 		helper_kill_all(m);
+		pool_stop(m, true);
 		evtimer_add(m->stop_timer, &second);
 		return;
 	}
@@ -332,6 +350,7 @@ static void master_on_stop(evutil_socket_t sig, short what, void *arg)
 	client_free_all(m);
 	master_leave_to_store(m);
 	helper_shutdown_all(m);
+	pool_stop(m, false);	/* idle helpers exit on EOF */
 	evtimer_add(m->stop_timer, &grace);
 	master_stop_check(m);
 }
@@ -427,9 +446,12 @@ static void master_cleanup(struct master *m)
 	/* Helpers that would not go: killed, and reaped if they are gone
 	 * already; the kernel reparents the rest. */
 	helper_kill_all(m);
+	pool_stop(m, true);
 	helper_reap(m);
 	while ((vm = TAILQ_FIRST(&m->vms)))
 		helper_forget(vm);
+	pool_free(m);
+	spawn_fini();
 	if (m->sig_chld)
 		event_free(m->sig_chld);
 	if (m->sig_term)
@@ -477,6 +499,7 @@ static int run(const struct options *o, int level, char **argv)
 	LIST_INIT(&m.lim.uids);
 	LIST_INIT(&m.lim.refusals);
 	m.cfg.limits = o->limits;
+	m.cfg.pool_size = o->pool_size;
 	m.cfg.log_level = level;
 	m.cfg.log_journal = log_uses_journal();
 	m.cfg.wait_timeout_ms = (uint32_t)ms;
@@ -495,7 +518,19 @@ static int run(const struct options *o, int level, char **argv)
 	r = caps_drop();
 	if (r < 0)
 		goto out;
+	/* The fd slots of every spawn: low numbers, so reserved first. */
+	r = spawn_init();
+	if (r < 0) {
+		log_error("cannot reserve the fds helpers are started with: %s", strerror(-r));
+		goto out;
+	}
 	m.base = event_base_new();
+	/* Three priorities: everything at the middle one (the default), the
+	 * pool's refill at the last, so it never delays a command. */
+	if (m.base && event_base_priority_init(m.base, POOL_PRIORITIES) < 0) {
+		event_base_free(m.base);
+		m.base = NULL;
+	}
 	if (!m.base) {
 		log_error("cannot create the event loop");
 		r = -ENOMEM;
@@ -516,6 +551,11 @@ static int run(const struct options *o, int level, char **argv)
 	r = status_new(&m);
 	if (r < 0)
 		goto out;
+	r = pool_new(&m);
+	if (r < 0) {
+		log_error("cannot set up the helper pool: %s", strerror(-r));
+		goto out;
+	}
 	if (o->socket_path && strcmp(o->socket_path, m.cfg.socket_path))
 		log_submit(LOG_NOTICE, 0, NULL, NULL,
 			   "socket-activated on %s: --socket-path %s is not used",
@@ -540,7 +580,8 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct options o = { .wait_timeout = MASTER_WAIT_DEFAULT, .target = LOG_TARGET_AUTO };
+	struct options o = { .wait_timeout = MASTER_WAIT_DEFAULT, .target = LOG_TARGET_AUTO,
+			     .pool_size = POOL_SIZE_DEFAULT };
 
 	quota_config_default(&o.limits);
 	struct sigaction ign = { .sa_handler = SIG_IGN };

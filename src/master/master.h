@@ -13,7 +13,8 @@
  *   fdstore.c   helper channels kept in the service manager's fd store
  *   adopt.c     taking helpers back after a restart or an upgrade
  *   upgrade.c   SIGHUP: re-exec with the socket and the helper channels
- *   spawn.c     connecting a VM's sockets and fork + exec of a helper
+ *   spawn.c     connecting a VM's sockets and clone + exec of a helper
+ *   pool.c      idle helpers spawned ahead of need (--helper-pool)
  *   caps.c      capabilities and rlimits of the master
  *   quota.c    quotas: connections per uid, buffers, (quota_refuse.c)
  *               the answer to a refused connection
@@ -41,6 +42,7 @@ struct client;
 struct status;
 struct vm;
 struct registry_index;
+struct pool;
 
 /* How long a stopping master waits for its helpers before SIGKILL. */
 #define MASTER_STOP_GRACE_MS	5000u
@@ -63,6 +65,7 @@ struct master_config {
 	int log_level;
 	bool log_journal;	/* records go to the journal (helpers too) */
 	struct quota_config limits;	/* quotas (quota.h) */
+	unsigned int pool_size;	/* --helper-pool: idle helpers kept (0: none) */
 };
 
 struct master {
@@ -95,10 +98,11 @@ struct master {
 	char adopt_why[1024];		/* reasons of the first ones lost */
 	unsigned int stop_ticks;
 	struct status *status;		/* cc-proxyctl status (status.c) */
+	struct pool *pool;		/* idle helpers (pool.c), or NULL */
 };
 
 /**
  * master_stop_check() - while stopping: leave the loop once every helper
- * has been reaped. Called by the reaper after each VM is freed.
+ * (idle ones too) has been reaped. Called by the reaper after each VM is freed.
  */
 void master_stop_check(struct master *m);

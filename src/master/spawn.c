@@ -1,25 +1,28 @@
 /*
  * spawn.c - starting a helper (spawn.h).
  *
- * Everything the child needs is computed before vfork(): argv, the
- * environment, and every source fd moved to a number >= 8 (above the
- * layout of ipc.h), so the child's dup2() calls can never overwrite a
- * source that is still to be moved. Signals are blocked across vfork, so
- * no libevent signal handler runs in the child before the dispositions
- * are reset.
+ * Everything the child needs is computed before clone(): argv, the
+ * environment, and every source fd put into its reserved slot (a number
+ * >= 8, above the layout of ipc.h, see spawn_init()), so the child's
+ * dup2() calls can never overwrite a source that is still to be moved.
+ * Signals are blocked across the clone, so no libevent signal handler
+ * runs in the child before the dispositions are reset.
  *
- * vfork, not fork: the child borrows the master's memory until execve, so
- * no page table is copied and the master takes no copy-on-write faults
- * afterwards. With fork both grow with the master's size, i.e. with the
- * number of VMs, and every RegisterVM paid them (issue 10). The master
- * is suspended only for the few system calls below. The child then only:
- *   1. resets every signal disposition to SIG_DFL,
- *   2. dup2()s the sources to 0..7 and closes the unused ones of 0..7,
- *   3. closes every fd >= 8 (close_range, or a loop),
- *   4. unblocks signals and execve()s the helper; if that fails, _exit(127).
+ * clone(CLONE_VM | CLONE_VFORK | CLONE_FILES), the way posix_spawn
+ * starts its child, not fork: the child borrows the master's memory and
+ * fd table until execve, so no page table and no fd table is copied.
+ * With fork both grow with the master's size, i.e. with the number of
+ * VMs, and every RegisterVM paid them (issue 10). The master is suspended
+ * only for the few system calls below. The child then only:
+ *   1. takes a private fd table holding the fds below the slots' end
+ *      (close_range(CLOSE_RANGE_UNSHARE): a copy of ~20 fds, not of all),
+ *   2. resets every signal disposition to SIG_DFL,
+ *   3. dup2()s the slots to 0..7 and closes the unused ones of 0..7,
+ *   4. closes every fd >= 8 (close_range, or a loop),
+ *   5. unblocks signals and execve()s the helper; if that fails, _exit(127).
  * It allocates nothing, writes no memory of the master's (only its own
- * locals, below the master's stack frame) and calls no library code that
- * might take a lock (STYLE.md section 1).
+ * stack, spawn_stack) and calls no library code that might take a lock
+ * (STYLE.md section 1).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -33,16 +36,22 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "master.h"
+#include "payload.h"
+#include "ratelimit.h"
 #include "spawn.h"
 
 #define SPAWN_HELPER_NAME	"cc-proxy-vmhelper"
@@ -50,6 +59,12 @@
 #define SPAWN_EMPTY_DEFAULT	SPAWN_EMPTY_PARENT "/empty"
 #define SPAWN_JOURNAL_SOCKET	"/run/systemd/journal/socket"
 #define SPAWN_FD_FIRST_FREE	(IPC_FD_JOURNAL + 1)	/* 8: above the layout */
+
+/* Room for what replaces "--pool-slot PAD" in a pooled helper's argv:
+ * "--container-id ID" and "--console-fd 6", ID at its longest. */
+_Static_assert(SPAWN_POOL_PAD_LEN >= PAYLOAD_CONTAINER_ID_MAX + sizeof("--container-id") +
+	       sizeof("--console-fd") + sizeof("6") + 2 - sizeof("--pool-slot"),
+	       "the pool slot must hold the longest container id");
 
 extern char **environ;
 
@@ -243,7 +258,56 @@ int spawn_connect(const char *path, int *out)
 
 const char *spawn_connect_strerror(int r)
 {
-	return r == -EAGAIN ? "its listen backlog is full" : strerror(-r);
+	return r == -EAGAIN ? "its listen backlog is full" : spawn_strerror(r);
+}
+
+/* One record a second at most per limit: a runtime retrying at a limit
+ * must not flood the log, and the first refusal is the one that says it. */
+static struct ratelimit spawn_limit_log[4] = {
+	RATELIMIT_INIT(1, 1), RATELIMIT_INIT(1, 1), RATELIMIT_INIT(1, 1), RATELIMIT_INIT(1, 1),
+};
+
+const char *spawn_strerror(int r)
+{
+	static char text[256];
+	struct rlimit rl = { 0, 0 };
+	struct timespec ts;
+	uint64_t now;
+	int which;
+
+	switch (r) {
+	case -EAGAIN:
+		getrlimit(RLIMIT_NPROC, &rl);
+		snprintf(text, sizeof(text), "the process limit is reached (RLIMIT_NPROC "
+			 "%llu, the unit's TasksMax=, kernel.pid_max, kernel.threads-max)",
+			 (unsigned long long)rl.rlim_cur);
+		which = 3;
+		break;
+	case -EMFILE:
+		getrlimit(RLIMIT_NOFILE, &rl);
+		snprintf(text, sizeof(text), "the proxy's open files limit is reached "
+			 "(RLIMIT_NOFILE %llu: raise LimitNOFILE=)",
+			 (unsigned long long)rl.rlim_cur);
+		which = 0;
+		break;
+	case -ENFILE:
+		snprintf(text, sizeof(text), "the system's open files limit is reached "
+			 "(fs.file-max, fs.nr_open)");
+		which = 1;
+		break;
+	case -ENOMEM:
+		snprintf(text, sizeof(text), "out of memory (or a memory limit: the "
+			 "unit's MemoryMax=, vm.max_map_count)");
+		which = 2;
+		break;
+	default:
+		return strerror(-r);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (ratelimit_allow(&spawn_limit_log[which], now))
+		log_submit(LOG_ERR, 0, NULL, NULL, "a limit stops VM registration: %s", text);
+	return text;
 }
 
 int spawn_journal_socket(int *out)
@@ -264,7 +328,61 @@ int spawn_journal_socket(int *out)
 	return 0;
 }
 
-/* ---- vfork + exec ----------------------------------------------------- */
+/* ---- clone + exec ----------------------------------------------------- */
+
+/*
+ * Reserved fd slots, one per target of the layout, opened once at
+ * start-up (spawn_init()) at the lowest numbers >= 8, before the master
+ * holds any VM's fds. Before each spawn the sources are dup3()'d onto
+ * them, and /dev/null again afterwards: between spawns every slot holds
+ * /dev/null (2: our stderr), so the master keeps no extra reference to a
+ * VM's socket. The child shares our fd table (CLONE_FILES) and unshares
+ * only the fds below spawn_first_free (close_range(CLOSE_RANGE_UNSHARE)
+ * copies just those): a master holding 20 000 fds makes the child copy
+ * and close about 20 of them, not 20 000. With a private copy (fork, vfork,
+ * posix_spawn) every one of them was duplicated and then closed again,
+ * the cost that grew with each VM registered (issue 10; perf at 5000 VMs
+ * showed 60 % of the master's time in filp_close and dup_fd).
+ */
+static int spawn_slot[SPAWN_FD_FIRST_FREE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+static int spawn_null = -1;		/* /dev/null, to reset the slots */
+static unsigned int spawn_first_free;	/* above the highest slot */
+/* The child's stack: it runs on its own (CLONE_VM shares our memory, and
+ * our stack frames must survive it). CLONE_VFORK suspends us until it
+ * execs, so one stack serves every spawn. */
+static unsigned char spawn_stack[32 * 1024] __attribute__((aligned(16)));
+
+int spawn_init(void)
+{
+	int hi = -1;
+
+	spawn_null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (spawn_null < 0)
+		return -errno;
+	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++) {
+		int src = t == IPC_FD_STDERR ? STDERR_FILENO : spawn_null;
+
+		spawn_slot[t] = fcntl(src, F_DUPFD_CLOEXEC, SPAWN_FD_FIRST_FREE);
+		if (spawn_slot[t] < 0)
+			return -errno;
+		if (spawn_slot[t] > hi)
+			hi = spawn_slot[t];
+	}
+	spawn_first_free = (unsigned int)hi + 1;
+	return 0;
+}
+
+void spawn_fini(void)
+{
+	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++)
+		if (spawn_slot[t] >= 0) {
+			close(spawn_slot[t]);
+			spawn_slot[t] = -1;
+		}
+	if (spawn_null >= 0)
+		close(spawn_null);
+	spawn_null = -1;
+}
 
 /* The environment minus what is addressed to us alone: the socket
  * activation, readiness and fd store variables. */
@@ -290,19 +408,33 @@ static char **spawn_env(void)
 	return env;
 }
 
+struct spawn_child_args {
+	bool present[SPAWN_FD_FIRST_FREE];
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	sigset_t mask;
+};
+
 /* In the child: only async-signal-safe calls, no allocation. */
-static void __attribute__((noreturn))
-spawn_child(const int high[SPAWN_FD_FIRST_FREE], const char *path,
-	    char *const argv[], char *const envp[], const sigset_t *mask)
+static int spawn_child(void *arg)
 {
+	const struct spawn_child_args *a = arg;
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
+	/* First, before touching any fd: our own table, holding only the
+	 * fds below the slots' end (the master's table is shared until
+	 * here). Without CLOSE_RANGE_UNSHARE (Linux < 5.9) the whole table
+	 * is copied and everything above the layout closed below. */
+	if (close_range(spawn_first_free, ~0U, CLOSE_RANGE_UNSHARE) < 0 &&
+	    unshare(CLONE_FILES) < 0)
+		_exit(126);
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);	/* EINVAL for KILL, STOP, reserved: fine */
 	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++) {
-		if (high[t] >= 0) {
+		if (a->present[t]) {
 			/* dup2 clears close-on-exec on the target. */
-			if (dup2(high[t], t) < 0)
+			if (dup2(spawn_slot[t], t) < 0)
 				_exit(126);
 		} else {
 			close(t);	/* nothing of ours at an unused slot */
@@ -314,46 +446,54 @@ spawn_child(const int high[SPAWN_FD_FIRST_FREE], const char *path,
 		for (long fd = SPAWN_FD_FIRST_FREE; fd < (max > 0 ? max : 65536); fd++)
 			close((int)fd);
 	}
-	sigprocmask(SIG_SETMASK, mask, NULL);
-	execve(path, argv, envp);
+	sigprocmask(SIG_SETMASK, &a->mask, NULL);
+	execve(a->path, a->argv, a->envp);
 	_exit(127);
 }
 
-/*
- * vfork + spawn_child(), apart from spawn_helper(): nothing here changes
- * after vfork but the return value, so no local can be clobbered by the
- * child's use of the shared stack (-Wclobbered), whatever gets inlined.
- */
-static __attribute__((noinline)) pid_t
-spawn_vfork(const int high[SPAWN_FD_FIRST_FREE], const char *path,
-	    char *const argv[], char *const envp[], const sigset_t *mask)
+/* Put @fds into the slots (or take them out again: @fds NULL). */
+static int spawn_fill_slots(const struct spawn_fds *fds)
 {
-	pid_t pid = vfork();
+	for (int t = IPC_FD_CHANNEL; t < SPAWN_FD_FIRST_FREE; t++) {
+		int src = fds && fds->fd[t] >= 0 ? fds->fd[t] : spawn_null;
 
-	if (pid == 0)
-		spawn_child(high, path, argv, envp, mask);
-	return pid;
+		if (dup3(src, spawn_slot[t], O_CLOEXEC) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* The padding a pooled helper's argv reserves for the VM's arguments
+ * (vmhelper/pool.c rewrites argv in place once it has its VM). */
+static const char *spawn_pool_pad(void)
+{
+	static char pad[SPAWN_POOL_PAD_LEN + 1];
+
+	if (!pad[0])
+		memset(pad, ' ', SPAWN_POOL_PAD_LEN);
+	return pad;
 }
 
 int spawn_helper(const struct master_config *cfg, const char *container_id,
 		 const struct spawn_fds *fds, pid_t *pid)
 {
 	char level[8], wait_ms[16], uid[16], gid[16];
-	int high[SPAWN_FD_FIRST_FREE];
+	struct spawn_child_args a = { .path = cfg->helper_path };
 	const char *argv[24];
-	sigset_t all, old, empty;
+	sigset_t all, old;
 	char **envp = NULL;
-	int devnull = -1, r = 0;
+	int r = 0;
 	size_t n = 0;
 
-	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++)
-		high[t] = -1;
-
+	if (spawn_null < 0)
+		return -EBADF;	/* spawn_init() was not called */
 	snprintf(level, sizeof(level), "%d", cfg->log_level);
 	snprintf(wait_ms, sizeof(wait_ms), "%u", cfg->wait_timeout_ms);
 	argv[n++] = cfg->helper_path;
-	argv[n++] = "--container-id";
-	argv[n++] = container_id;
+	if (container_id) {
+		argv[n++] = "--container-id";
+		argv[n++] = container_id;
+	}
 	argv[n++] = "-v";
 	argv[n++] = level;
 	argv[n++] = "--log-target";
@@ -378,41 +518,36 @@ int spawn_helper(const struct master_config *cfg, const char *container_id,
 		argv[n++] = "--chroot";
 		argv[n++] = cfg->empty_dir;
 	}
+	if (!container_id) {
+		/* Last, so that `ps` shows an idle helper without a wide gap. */
+		argv[n++] = "--pool-slot";
+		argv[n++] = spawn_pool_pad();
+	}
 	argv[n] = NULL;
+	a.argv = (char *const *)argv;
 
 	envp = spawn_env();
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (!envp || devnull < 0) {
-		r = envp ? -errno : -ENOMEM;
+	if (!envp)
+		return -ENOMEM;
+	a.envp = envp;
+	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++)
+		a.present[t] = t <= IPC_FD_STDERR || fds->fd[t] >= 0;
+	r = spawn_fill_slots(fds);
+	if (r < 0)
 		goto out;
-	}
-	/* Every source above the layout, close-on-exec in this process. */
-	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++) {
-		int src = t <= IPC_FD_STDOUT ? devnull : t == IPC_FD_STDERR ? STDERR_FILENO :
-			  fds->fd[t];
-
-		if (src < 0)
-			continue;
-		high[t] = fcntl(src, F_DUPFD_CLOEXEC, SPAWN_FD_FIRST_FREE);
-		if (high[t] < 0) {
-			r = -errno;
-			goto out;
-		}
-	}
 
 	sigfillset(&all);
-	sigemptyset(&empty);
+	sigemptyset(&a.mask);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	*pid = spawn_vfork(high, cfg->helper_path, (char *const *)argv, envp, &empty);
+	*pid = clone(spawn_child, spawn_stack + sizeof(spawn_stack),
+		     CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
 	if (*pid < 0)
 		r = -errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:
-	for (int t = 0; t < SPAWN_FD_FIRST_FREE; t++)
-		if (high[t] >= 0)
-			close(high[t]);
-	if (devnull >= 0)
-		close(devnull);
+	/* The slots hold /dev/null again: no VM socket stays open here.
+	 * dup3 onto an open slot cannot fail for lack of fds. */
+	(void)spawn_fill_slots(NULL);
 	free(envp);
 	return r;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cap-ng.h>
@@ -173,4 +174,25 @@ void confine_set_name(const char *container_id)
 	 * is on argv (--container-id). */
 	snprintf(comm, sizeof(comm), "ccvm-%s", container_id);
 	(void)prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
+int confine_check_fd(int fd, int type, const char *what)
+{
+	int val = 0;
+	socklen_t len = sizeof(val);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &len) < 0) {
+		log_error("fd %d (%s) is not a socket: %s", fd, what, strerror(errno));
+		return -EBADF;
+	}
+	if (val != type) {
+		log_error("fd %d (%s) is a socket of type %d, want %d", fd, what, val, type);
+		return -EBADF;
+	}
+	len = sizeof(val);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &val, &len) < 0 || val != AF_UNIX) {
+		log_error("fd %d (%s) is not an AF_UNIX socket", fd, what);
+		return -EBADF;
+	}
+	return 0;
 }

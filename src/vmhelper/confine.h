@@ -42,3 +42,10 @@ int confine_no_new_privs(void);
 
 /** confine_set_name() - argv-visible name and comm "ccvm-<id>" (15 chars). */
 void confine_set_name(const char *container_id);
+
+/**
+ * confine_check_fd() - @fd must be an AF_UNIX socket of @type (@what names
+ * it in the error); anything else means the master did not set us up (or
+ * someone else ran us): the caller refuses to start. Return: 0 or -EBADF.
+ */
+int confine_check_fd(int fd, int type, const char *what);

@@ -391,7 +391,7 @@ void helper_exit(struct helper *h, int status, bool drain)
 
 int helper_init(struct helper *h, struct event_base *base,
 		const char *container_id, uint32_t wait_timeout_ms,
-		int console_fd, unsigned int nofile)
+		int console_fd, unsigned int nofile, struct ipc_channel *ch)
 {
 	int r;
 
@@ -437,6 +437,12 @@ int helper_init(struct helper *h, struct event_base *base,
 		if (r < 0)
 			goto fail_channel;
 	}
+	if (ch) {
+		/* A pooled helper: the channel is up (hellos exchanged). */
+		h->ipc = ch;
+		ipc_channel_set_handlers(ch, helper_on_ipc_message, helper_on_ipc_close, h);
+		return 0;
+	}
 	return ipc_channel_new(&h->ipc, base, IPC_FD_CHANNEL, IPC_DIR_TO_HELPER,
 			       helper_on_ipc_message, helper_on_ipc_close, h);
 fail_io:
@@ -445,7 +451,8 @@ fail_console:
 	if (console_fd >= 0)
 		close(console_fd);
 fail_channel:
-	close(IPC_FD_CHANNEL);
+	if (!ch)
+		close(IPC_FD_CHANNEL);	/* else the caller's to free */
 	return r;
 }
 

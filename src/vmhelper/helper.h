@@ -109,12 +109,15 @@ struct helper {
  * helper_start(). Called after the identity drop and before seccomp.
  * @nofile: the RLIMIT_NOFILE set (confine_limits()): the shim cap is
  *          IPC_HELPER_SHIMS_MAX, or less when the limit leaves less room
- * Ownership: fds 3, 4, 5 and @console_fd are consumed in every case.
+ * @ch:     a pooled helper's channel on fd 3 (vmhelper/pool.c), taken
+ *          over on success; NULL: the channel is created here
+ * Ownership: fds 4, 5 and @console_fd are consumed in every case, fd 3
+ * too when @ch is NULL (else @ch stays the caller's on failure).
  * Return: 0 or -errno (the caller exits; helper_deinit() is still safe).
  */
 int helper_init(struct helper *h, struct event_base *base,
 		const char *container_id, uint32_t wait_timeout_ms,
-		int console_fd, unsigned int nofile);
+		int console_fd, unsigned int nofile, struct ipc_channel *ch);
 
 /**
  * helper_start() - once seccomp is on: start reading the VM (ctl, io,

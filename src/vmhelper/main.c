@@ -5,6 +5,9 @@
  *   cc-proxy-vmhelper --container-id ID [-v N] [--log-target T]
  *       [--wait-timeout-ms MS] [--console-fd 6] [--journal-fd 7]
  *       [--uid N --gid N] [--chroot DIR]
+ *   cc-proxy-vmhelper --pool-slot PAD [the same but --container-id and
+ *       --console-fd]: an idle helper of the pool (pool.h), without a VM
+ *       yet; it gets one over its channel and then takes steps 2 and 7.
  *
  * The order below is STYLE.md section 8 and must not change:
  *   2. name the process, check every inherited fd (type and family);
@@ -34,6 +37,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "numparse.h"
+#include "pool.h"
 #include "sandbox.h"
 
 #define HELPER_IDENT		"cc-proxy-vmhelper"
@@ -48,6 +52,9 @@ struct options {
 	int journal_fd;
 	struct confine_opts confine;
 	bool have_uid, have_gid;
+	bool pooled;			/* --pool-slot: no VM yet */
+	char **argv;			/* rewritten when a pooled helper gets its VM */
+	int argc;
 };
 
 static void usage(FILE *f)
@@ -56,6 +63,7 @@ static void usage(FILE *f)
 		"Usage: " HELPER_IDENT " --container-id ID [-v N] [--log-target auto|stderr|journal]\n"
 		"       [--wait-timeout-ms MS] [--console-fd 6] [--journal-fd 7]\n"
 		"       [--uid N --gid N] [--chroot DIR]\n"
+		"   or: " HELPER_IDENT " --pool-slot PAD [the options but --container-id, --console-fd]\n"
 		"The per-VM helper of cc-proxy. It is started by cc-proxy only, with the\n"
 		"fd layout of ipc.h: 3 master channel, 4 agent ctl, 5 agent io.\n");
 }
@@ -63,7 +71,7 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_CID = 256, OPT_TARGET, OPT_WAIT, OPT_CONSOLE, OPT_JOURNAL,
-	       OPT_UID, OPT_GID, OPT_CHROOT };
+	       OPT_UID, OPT_GID, OPT_CHROOT, OPT_POOL };
 	static const struct option longopts[] = {
 		{ "container-id", required_argument, NULL, OPT_CID },
 		{ "log-target", required_argument, NULL, OPT_TARGET },
@@ -73,6 +81,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "uid", required_argument, NULL, OPT_UID },
 		{ "gid", required_argument, NULL, OPT_GID },
 		{ "chroot", required_argument, NULL, OPT_CHROOT },
+		{ "pool-slot", required_argument, NULL, OPT_POOL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -123,6 +132,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_CHROOT:
 			o->confine.chroot_dir = optarg;
 			break;
+		case OPT_POOL:
+			/* Its value is room for the VM's arguments (pool.c). */
+			o->pooled = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -131,7 +144,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc || !o->container_id || !*o->container_id) {
+	/* A pooled helper learns its VM later and has no console yet. */
+	if (optind != argc || (o->pooled ? o->container_id || o->console_fd >= 0 :
+			       !o->container_id || !*o->container_id)) {
 		usage(stderr);
 		return -EINVAL;
 	}
@@ -146,40 +161,24 @@ bad:
 	return -EINVAL;
 }
 
-/*
- * check_fd() - @fd must be an AF_UNIX socket of @type; anything else means
- * the master did not set us up (or someone else ran us): refuse to start.
- */
-static int check_fd(int fd, int type, const char *what)
-{
-	int val = 0;
-	socklen_t len = sizeof(val);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &len) < 0) {
-		log_error("fd %d (%s) is not a socket: %s", fd, what, strerror(errno));
-		return -EBADF;
-	}
-	if (val != type) {
-		log_error("fd %d (%s) is a socket of type %d, want %d", fd, what, val, type);
-		return -EBADF;
-	}
-	len = sizeof(val);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &val, &len) < 0 || val != AF_UNIX) {
-		log_error("fd %d (%s) is not an AF_UNIX socket", fd, what);
-		return -EBADF;
-	}
-	return 0;
-}
-
 static int check_fds(const struct options *o)
 {
-	if (check_fd(IPC_FD_CHANNEL, SOCK_SEQPACKET, "master channel") < 0 ||
-	    check_fd(IPC_FD_CTL, SOCK_STREAM, "agent ctl") < 0 ||
-	    check_fd(IPC_FD_IO, SOCK_STREAM, "agent io") < 0)
+	if (confine_check_fd(IPC_FD_CHANNEL, SOCK_SEQPACKET, "master channel") < 0)
 		return -EBADF;
-	if (o->console_fd >= 0 && check_fd(o->console_fd, SOCK_STREAM, "console") < 0)
+	/* A pooled helper gets the VM's sockets later (pool.c checks them).
+	 * Until then their places hold /dev/null (fd 0): whatever it opens
+	 * meanwhile (the loop's epoll fd) must not take them. */
+	if (o->pooled) {
+		for (int fd = IPC_FD_CTL; fd <= IPC_FD_CONSOLE; fd++)
+			if (dup2(IPC_FD_STDIN, fd) < 0)
+				return -EBADF;
+	} else if (confine_check_fd(IPC_FD_CTL, SOCK_STREAM, "agent ctl") < 0 ||
+		   confine_check_fd(IPC_FD_IO, SOCK_STREAM, "agent io") < 0) {
 		return -EBADF;
-	if (o->journal_fd >= 0 && check_fd(o->journal_fd, SOCK_DGRAM, "journal") < 0)
+	}
+	if (o->console_fd >= 0 && confine_check_fd(o->console_fd, SOCK_STREAM, "console") < 0)
+		return -EBADF;
+	if (o->journal_fd >= 0 && confine_check_fd(o->journal_fd, SOCK_DGRAM, "journal") < 0)
 		return -EBADF;
 	return 0;
 }
@@ -214,6 +213,41 @@ static struct event_base *new_event_base(void)
 	return base;
 }
 
+/*
+ * An idle helper: wait for the VM (pool.c does steps 2 and 7 when it
+ * comes), then serve it as run() does. @base is consumed.
+ */
+static int run_pooled(const struct options *o, struct helper *h,
+		      struct event_base *base, unsigned int nofile)
+{
+	static struct pool_wait p;	/* 8 KiB of BPF: not on the stack */
+	int r, status;
+
+	p.base = base;
+	p.h = h;
+	p.argv = o->argv;
+	p.argc = o->argc;
+	p.wait_timeout_ms = o->wait_timeout_ms;
+	p.nofile = nofile;
+	r = pool_wait_start(&p);
+	if (r < 0) {
+		log_error("cannot wait in the pool: %s", strerror(-r));
+		pool_wait_fini(&p);
+		event_base_free(base);
+		return EXIT_FAILURE;
+	}
+	if (event_base_dispatch(base) < 0) {
+		log_error("event loop failed");
+		h->exit_status = p.exit_status = EXIT_FAILURE;
+	}
+	status = p.assigned ? h->exit_status : p.exit_status;
+	pool_wait_fini(&p);
+	if (p.assigned)
+		helper_deinit(h);
+	event_base_free(base);
+	return status;
+}
+
 static int run(const struct options *o)
 {
 	struct helper h = { 0 };
@@ -222,8 +256,10 @@ static int run(const struct options *o)
 	unsigned int nofile = 0;
 	int r;
 
-	/* 2. Named for audit (ps, top, journal), fds checked. */
-	confine_set_name(o->container_id);
+	/* 2. Named for audit (ps, top, journal), fds checked. A pooled
+	 * helper is named when it gets its VM. */
+	if (!o->pooled)
+		confine_set_name(o->container_id);
 	if (check_fds(o) < 0)
 		return EXIT_FAILURE;
 	if (o->journal_fd >= 0) {
@@ -257,8 +293,10 @@ static int run(const struct options *o)
 		log_error("cannot create an epoll event loop");
 		return EXIT_FAILURE;
 	}
+	if (o->pooled)
+		return run_pooled(o, &h, base, nofile);
 	r = helper_init(&h, base, o->container_id, o->wait_timeout_ms, o->console_fd,
-			nofile);
+			nofile, NULL);
 	if (r < 0) {
 		log_error("cannot set up the helper: %s", strerror(-r));
 		goto out;
@@ -312,6 +350,8 @@ int main(int argc, char **argv)
 
 	/* stderr until the options say otherwise; never libsystemd here. */
 	log_init(HELPER_IDENT, 0, LOG_TARGET_STDERR, -1);
+	o.argv = argv;
+	o.argc = argc;
 	if (parse_options(argc, argv, &o) < 0)
 		return EXIT_FAILURE;
 	if (log_level_resolve(o.level_arg, &level) < 0) {

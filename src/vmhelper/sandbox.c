@@ -19,7 +19,10 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 
 #include "cleanup.h"
@@ -134,6 +137,76 @@ static int seccomp_add(scmp_filter_ctx ctx, const struct seccomp_entry *e)
 	}
 	}
 	return -EINVAL;
+}
+
+/* The filter built from the table, not loaded yet. */
+static scmp_filter_ctx sandbox_build(int *err)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	/* Default: kill the whole process (see sandbox_install()). */
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	if (!ctx) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(seccomp_table); i++) {
+		r = seccomp_add(ctx, &seccomp_table[i]);
+		if (r < 0) {
+			seccomp_release(ctx);
+			*err = r;
+			return NULL;
+		}
+	}
+	return ctx;
+}
+
+int sandbox_prepare(struct sandbox_prog *p)
+{
+	scmp_filter_ctx ctx;
+	int pipefd[2], r = 0;
+	ssize_t n;
+
+	p->len = 0;
+	ctx = sandbox_build(&r);
+	if (!ctx)
+		return r;
+	/* libseccomp 2.5 exports BPF only to an fd: a pipe holds it (the
+	 * program is a few KiB, below a pipe's capacity). */
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = -errno;
+		seccomp_release(ctx);
+		return r;
+	}
+	r = seccomp_export_bpf(ctx, pipefd[1]);
+	seccomp_release(ctx);
+	close(pipefd[1]);
+	if (r == 0) {
+		n = read(pipefd[0], p->insns, sizeof(p->insns));
+		if (n <= 0 || n % (ssize_t)sizeof(p->insns[0]) != 0)
+			r = n < 0 ? -errno : -EIO;
+		else if (read(pipefd[0], &p->insns[0], 1) != 0)
+			r = -EFBIG;	/* longer than we have room for */
+		else
+			p->len = (size_t)n / sizeof(p->insns[0]);
+	}
+	close(pipefd[0]);
+	return r;
+}
+
+int sandbox_load(const struct sandbox_prog *p)
+{
+	struct sock_fprog prog = { .len = (unsigned short)p->len,
+				   .filter = (struct sock_filter *)p->insns };
+
+	if (p->len == 0)
+		return -EINVAL;
+	/* What seccomp_load() does with the same program: no_new_privs is
+	 * set already (confine_no_new_privs()). */
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		return -errno;
+	return 0;
 }
 
 int sandbox_install(void)
