@@ -45,7 +45,6 @@
 #include "log.h"
 
 /* The soft open-files limit the master asks for (clients + helpers). */
-#define CAPS_NOFILE_MAX 65536
 
 struct caps_entry {
 	unsigned int cap;
@@ -156,12 +155,24 @@ void caps_limits(void)
 	/* A core file of the master would hold every live I/O token. */
 	if (setrlimit(RLIMIT_CORE, &rl) < 0)
 		log_warn("cannot disable core files: %s", strerror(errno));
-	/* Each client is one fd: use the fds we are allowed, up to a
-	 * bound (helpers inherit the limit until they set their own). */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < CAPS_NOFILE_MAX &&
-	    rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max < CAPS_NOFILE_MAX ? rl.rlim_max : CAPS_NOFILE_MAX;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+	/* Each client and each VM is one fd: use every fd we are allowed
+	 * (the soft limit up to the hard one; nothing here uses select(),
+	 * so no FD_SETSIZE bound applies). Helpers inherit the limit until
+	 * they set their own. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 			log_warn("cannot raise the open files limit: %s", strerror(errno));
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		log_submit(LOG_NOTICE, 0, NULL, NULL, "open files limit: unlimited");
+	else
+		log_submit(LOG_NOTICE, 0, NULL, NULL, "open files limit %llu: about %llu VMs "
+			   "and connections together (RLIMIT_NOFILE, LimitNOFILE=)",
+			   (unsigned long long)rl.rlim_cur,
+			   (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
 }

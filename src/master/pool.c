@@ -54,7 +54,7 @@ struct pool {
 	unsigned int n_live;	/* spawned, not failed, not taken */
 	unsigned int n_idle;	/* ... of which IPC_H_IDLE seen */
 	unsigned int n_all;	/* in the list: live and failed, not reaped */
-	unsigned int failures;	/* in a row, before IDLE */
+	unsigned int failures;	/* helpers lost since one was last taken */
 	bool paused;		/* backoff_ev pending: no refill */
 	unsigned int pause_ms;	/* the last pause; doubles while failures go on */
 	struct event *refill_ev;	/* lowest priority: spawn one, again */
@@ -81,8 +81,7 @@ static void pool_helper_fail(struct pool_helper *ph, const char *why)
 	p->n_live--;
 	if (ph->idle)
 		p->n_idle--;
-	else
-		p->failures++;
+	p->failures++;
 	log_submit(p->stopping ? LOG_INFO : LOG_WARNING, 0, NULL, NULL,
 		   "idle helper %lld: %s: killed, the pool replaces it", (long long)ph->pid, why);
 	/* Our child, not reaped: the pid cannot have been reused. */
@@ -117,8 +116,6 @@ static void pool_on_message(struct ipc_channel *ch, const struct ipc_view *v, vo
 	ph->idle = true;
 	evtimer_del(ph->timer);
 	ph->pool->n_idle++;
-	ph->pool->failures = 0;
-	ph->pool->pause_ms = 0;
 	log_submit(LOG_INFO, 1, NULL, NULL, "idle helper %lld is ready (%u of %u)",
 		   (long long)ph->pid, ph->pool->n_idle, ph->pool->size);
 }
@@ -281,6 +278,9 @@ bool pool_take(struct master *m, pid_t *pid, struct ipc_channel **ch)
 	ph->ch = NULL;
 	p->n_idle--;
 	p->n_live--;
+	/* One served: the pool works. */
+	p->failures = 0;
+	p->pause_ms = 0;
 	pool_helper_free(ph);
 	pool_schedule(p);
 	return true;
@@ -305,8 +305,7 @@ bool pool_reaped(struct master *m, pid_t pid, int status)
 		p->n_live--;
 		if (ph->idle)
 			p->n_idle--;
-		else
-			p->failures++;
+		p->failures++;
 	}
 	if (WIFEXITED(status))
 		snprintf(what, sizeof(what), "exited with status %d", WEXITSTATUS(status));

@@ -15,7 +15,8 @@
  * never handed to anyone but one VM, and exit on channel EOF. One that
  * misbehaves (a message other than its one IPC_H_IDLE, no IDLE within
  * --wait-timeout, a broken channel) is killed and replaced; after
- * POOL_FAILURES_MAX in a row before IDLE the pool pauses (POOL_BACKOFF_MS,
+ * POOL_FAILURES_MAX lost (killed, or exited while idle) without one taken
+ * in between, the pool pauses (POOL_BACKOFF_MS,
  * doubling up to POOL_BACKOFF_MAX_MS) and says so in the log: a helper
  * binary that cannot idle costs only the pool, never a VM.
  */

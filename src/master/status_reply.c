@@ -29,6 +29,7 @@
 #include "cleanup.h"
 #include "helper.h"
 #include "master.h"
+#include "pool.h"
 #include "registry.h"
 #include "status.h"
 
@@ -184,8 +185,8 @@ static struct json_object *status_proxy_json(struct master *m, uint64_t started_
 	r = r ?: status_add_str(o, "socketPath", m->cfg.socket_path);
 	r = r ?: status_add_u64(o, "vms", n_vms);
 	r = r ?: status_add_u64(o, "clients", m->n_clients);
-	/* No helper pool exists yet: every helper serves one VM. */
-	r = r ?: status_add_u64(o, "helpersPooled", 0);
+	/* Idle helpers ready for the next RegisterVM (pool.c). */
+	r = r ?: status_add_u64(o, "helpersPooled", pool_idle(m));
 	r = r ?: status_add(o, "limits", status_limits_json(m));
 	return r ? NULL : TAKE_PTR(o);
 }

@@ -16,7 +16,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +27,6 @@
 #include "helper.h"
 #include "log.h"
 #include "pool.h"
-
-/* Received fds are parked at or above this while the layout is filled. */
-#define POOL_PARK_FD	64
 
 static void pool_end(struct pool_wait *p, int status)
 {
@@ -99,30 +95,24 @@ too_long:
 	return -E2BIG;
 }
 
-/* The received fds to 4, 5 (and 6), each checked; the parked ones closed. */
+/*
+ * The received fds to 4, 5 (and 6), each checked. They arrived at 8 or
+ * above (0-7 are all taken: main.c holds 4-6 with placeholders), so one
+ * can never sit where another belongs.
+ */
 static int pool_place_fds(struct pool_wait *p)
 {
 	static const char *const what[] = { [IPC_FD_CTL] = "agent ctl",
 					     [IPC_FD_IO] = "agent io",
 					     [IPC_FD_CONSOLE] = "console" };
 
-	/* Park them all first: one may sit where another belongs. */
-	for (int t = IPC_FD_CTL; t <= IPC_FD_CONSOLE; t++) {
-		int fd;
-
-		if (p->fd[t] < 0)
-			continue;
-		fd = fcntl(p->fd[t], F_DUPFD_CLOEXEC, POOL_PARK_FD);
-		if (fd < 0)
-			return -errno;
-		close(p->fd[t]);
-		p->fd[t] = fd;
-	}
 	for (int t = IPC_FD_CTL; t <= IPC_FD_CONSOLE; t++) {
 		if (p->fd[t] < 0) {
 			close(t);	/* its placeholder (main.c): no console */
 			continue;
 		}
+		if (p->fd[t] <= IPC_FD_JOURNAL)
+			return -EBADF;	/* cannot be: see above */
 		if (dup2(p->fd[t], t) < 0)	/* over the placeholder */
 			return -errno;
 		close(p->fd[t]);

@@ -157,6 +157,12 @@ void harness_proxy_start(struct harness *h, const char *const *extra)
 	argv[n++] = HARNESS_PROXY_WAIT_TIMEOUT;
 	argv[n++] = "-v";
 	argv[n++] = "3";
+	/* No idle helpers unless a test asks (the suites count the master's
+	 * children and its pooled helpers exactly; check_pool asks for them,
+	 * an extra --helper-pool overrides this). CC_PROXY_TEST_POOL=N runs
+	 * every suite with a pool of N. */
+	argv[n++] = "--helper-pool";
+	argv[n++] = getenv("CC_PROXY_TEST_POOL") ? getenv("CC_PROXY_TEST_POOL") : "0";
 	for (size_t i = 0; extra && extra[i] && n < ARRAY_LEN(argv) - 1; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;

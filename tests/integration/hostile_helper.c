@@ -41,6 +41,16 @@
  *                      writes it when the other VM is adopted; bounded).
  * In these modes EOF on the channel (the master refused us and the fd
  * store let go) ends the process, like a real helper.
+ *
+ * Started as an idle helper of the pool (--pool-slot, no container id)
+ * it cannot know its VM yet, so it does what $CC_PROXY_TEST_POOL_EVIL
+ * says (inherited through the master):
+ *   unset      exits at once (status 2): the pool must pause and the
+ *              registrations spawn helpers directly, so the modes above
+ *              still work under a master with a pool;
+ *   "chatty"   hello, IDLE, then an unasked READY: must cost only itself;
+ *   "silent"   hello and never IDLE: killed after the wait timeout.
+ *
  * Every mode answers pings unless told otherwise, so the watchdog does
  * not end a test before the misbehaviour it is about, and none exits by
  * itself: each waits for the master's SIGKILL. IPC_M_SHUTDOWN (the
@@ -326,6 +336,28 @@ static void serve(void)
 	}
 }
 
+/* An idle helper of the pool (see the top of the file). */
+static int pooled(const char *evil)
+{
+	struct ipc_hello hello = { .version = IPC_VERSION, .pid = (uint32_t)getpid() };
+	struct ipc_empty e = { 0 };
+	char sink[256];
+
+	if (!evil)
+		return 2;
+	send_msg(IPC_H_HELLO, 0, &hello, sizeof(hello), NULL, 0, -1);
+	if (!strcmp(evil, "silent")) {
+		while (read(CH, sink, sizeof(sink)) > 0)
+			;	/* until the master's SIGKILL */
+		return 0;
+	}
+	send_msg(IPC_H_IDLE, 0, &e, sizeof(e), NULL, 0, -1);
+	send_msg(IPC_H_READY, 0, &e, sizeof(e), NULL, 0, -1);
+	while (read(CH, sink, sizeof(sink)) > 0)
+		;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ipc_hello hello = { .version = IPC_VERSION, .pid = (uint32_t)getpid() };
@@ -335,6 +367,9 @@ int main(int argc, char **argv)
 	for (int i = 1; i + 1 < argc; i++)
 		if (!strcmp(argv[i], "--container-id"))
 			id = argv[i + 1];
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--pool-slot"))
+			return pooled(getenv("CC_PROXY_TEST_POOL_EVIL"));
 	if (!id || strncmp(id, "evil-", 5)) {
 		/* A well-behaved VM: the real helper, same argv and fds. */
 		snprintf(real, sizeof(real), "%s/cc-proxy-vmhelper", b ? b : ".");
