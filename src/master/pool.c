@@ -55,6 +55,7 @@ struct pool {
 	unsigned int n_idle;	/* ... of which IPC_H_IDLE seen */
 	unsigned int n_all;	/* in the list: live and failed, not reaped */
 	unsigned int failures;	/* helpers lost since one was last taken */
+	unsigned long long n_ready;	/* IPC_H_IDLE seen since start (logs, tests) */
 	bool paused;		/* backoff_ev pending: no refill */
 	unsigned int pause_ms;	/* the last pause; doubles while failures go on */
 	struct event *refill_ev;	/* lowest priority: spawn one, again */
@@ -116,8 +117,9 @@ static void pool_on_message(struct ipc_channel *ch, const struct ipc_view *v, vo
 	ph->idle = true;
 	evtimer_del(ph->timer);
 	ph->pool->n_idle++;
-	log_submit(LOG_INFO, 1, NULL, NULL, "idle helper %lld is ready (%u of %u)",
-		   (long long)ph->pid, ph->pool->n_idle, ph->pool->size);
+	ph->pool->n_ready++;
+	log_submit(LOG_INFO, 1, NULL, NULL, "idle helper %lld is ready (%u of %u, %llu so far)",
+		   (long long)ph->pid, ph->pool->n_idle, ph->pool->size, ph->pool->n_ready);
 }
 
 static void pool_on_close(struct ipc_channel *ch, int err, const char *why, void *ctx)
