@@ -145,9 +145,17 @@ struct harness *harness_teardown(struct harness *h);
 void harness_vm_stop(struct harness *h, struct harness_vm *vm);
 
 /**
+ * harness_pool_size() - the --helper-pool every cc-proxy of the tests is
+ * started with: $CC_PROXY_TEST_POOL, else "0" (the suites count the
+ * master's children and pooled helpers exactly; check_pool asks for a
+ * pool itself, a later --helper-pool in the extra options wins).
+ */
+const char *harness_pool_size(void);
+
+/**
  * harness_proxy_start() - start cc-proxy in the harness's mode with
- * `--wait-timeout 2 -v 3` and the options in @extra (may be NULL); wait
- * until it is ready.
+ * `--wait-timeout 2 -v 3 --helper-pool harness_pool_size()` and the
+ * options in @extra (may be NULL); wait until it is ready.
  */
 void harness_proxy_start(struct harness *h, const char *const *extra);
 

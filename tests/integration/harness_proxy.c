@@ -120,6 +120,13 @@ static void harness_wait_listening(struct harness *h, int rd)
 	close(log);
 }
 
+const char *harness_pool_size(void)
+{
+	const char *n = getenv("CC_PROXY_TEST_POOL");
+
+	return n && *n ? n : "0";
+}
+
 void harness_proxy_start(struct harness *h, const char *const *extra)
 {
 	static const char *const envs[] = {
@@ -162,7 +169,7 @@ void harness_proxy_start(struct harness *h, const char *const *extra)
 	 * an extra --helper-pool overrides this). CC_PROXY_TEST_POOL=N runs
 	 * every suite with a pool of N. */
 	argv[n++] = "--helper-pool";
-	argv[n++] = getenv("CC_PROXY_TEST_POOL") ? getenv("CC_PROXY_TEST_POOL") : "0";
+	argv[n++] = harness_pool_size();
 	for (size_t i = 0; extra && extra[i] && n < ARRAY_LEN(argv) - 1; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;

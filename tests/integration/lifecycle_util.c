@@ -380,7 +380,8 @@ bool lu_proxy_start_valgrind(struct harness *h, const char *vg_log)
 		 * --trace-children, valgrind execs it natively. */
 		"--trace-children=no",
 		proxy, "--socket-path", h->sock, "--helper", helper,
-		"--wait-timeout", LU_VALGRIND_WAIT_TIMEOUT, "-v", "3", NULL,
+		"--wait-timeout", LU_VALGRIND_WAIT_TIMEOUT, "-v", "3",
+		"--helper-pool", harness_pool_size(), NULL,
 	};
 
 #ifdef CC_PROXY_SANITIZERS

@@ -53,6 +53,8 @@ void sdm_start(struct sdm *s, struct harness *h, int fdstore_max,
 	argv[n++] = HARNESS_PROXY_WAIT_TIMEOUT;
 	argv[n++] = "-v";
 	argv[n++] = "1";
+	argv[n++] = "--helper-pool";
+	argv[n++] = harness_pool_size();
 	for (size_t i = 0; extra && extra[i] && n < ARRAY_LEN(argv) - 1; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
