@@ -174,16 +174,17 @@ static void adopt_complete(struct vm *vm)
 	vm->state = VM_RUNNING;
 	vm->ready_seen = true;
 	audit_vm_adopted(vm->container_id, vm->pid, vm->n_tokens, vm->n_claimed);
-	adopt_settled(m, true, label, NULL);
 	watchdog_start(vm);
 	if (unregistered) {
 		vm->unregistered = true;
 		registry_leave_namespace(vm, "unregistered");
 		fdstore_remove(vm);	/* not stored again */
-		return;
+	} else {
+		/* Stored again under its own name (the manager keeps one copy). */
+		fdstore_add(vm);
 	}
-	/* Stored again under its own name (the manager keeps one copy). */
-	fdstore_add(vm);
+	/* Last: once the restart record is out, the adoption is over. */
+	adopt_settled(m, true, label, NULL);
 }
 
 static void adopt_on_adopted(struct vm *vm, const struct ipc_view *v)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -206,6 +207,27 @@ START_TEST(test_crash_streams_survive)
 }
 END_TEST
 
+/* Pump @st until @path has @n lines holding @needle (inotify, bounded). */
+static void pump_until(struct stream *st, size_t nst, const char *path, const char *needle,
+		       size_t n)
+{
+	long long deadline = harness_now_ms() + RESTART_WAIT_MS;
+	char dir[PATH_MAX], ev[4096];
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	ck_assert(in >= 0 && inotify_add_watch(in, dir, IN_MODIFY) >= 0);
+	while (sdm_count(path, needle) < n) {
+		ck_assert_msg(harness_left_ms(deadline) > 0, "no \"%s\" (%zu) in %s", needle, n,
+			      path);
+		if (stream_pump(st, nst, in, harness_left_ms(deadline)))
+			while (read(in, ev, sizeof(ev)) > 0)
+				;
+	}
+	close(in);
+}
+
 /* Processes under sdmanager: exactly @want, none a zombie. */
 static void tree_is(size_t want)
 {
@@ -228,10 +250,10 @@ START_TEST(test_restart_upgrade_20)
 	struct avm a = { 0 }, b = { 0 };
 	struct stream st[2];
 	struct tclient *s1, *s2;
-	char script[64], dir[PATH_MAX], ev[4096];
+	char script[64];
 	unsigned int run = 0;
 	pid_t master;
-	int in, fds_master = -1, fds_a = -1, fds_b = -1;
+	int fds_master = -1, fds_a = -1, fds_b = -1;
 	long long t0;
 
 	sdm_start(&sdm, h, -1, NULL, NULL);
@@ -249,27 +271,16 @@ START_TEST(test_restart_upgrade_20)
 	st[0].allowed = st[1].allowed = step;
 	stream_run_until(st, 2, step / 2, HARNESS_WAIT_MS);
 
-	in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	snprintf(dir, sizeof(dir), "%s", h->proxy_log);
-	*strrchr(dir, '/') = '\0';
-	ck_assert(in >= 0 && inotify_add_watch(in, dir, IN_MODIFY) >= 0);
 	master = sdm_master(&sdm, 0);
 	t0 = harness_now_ms();
 	for (unsigned int c = 1; c <= CYCLES; c++) {
-		long long deadline = harness_now_ms() + RESTART_WAIT_MS;
-
 		/* More allowed, some of it on its way: now the blow. */
 		for (int i = 0; i < 2; i++)
 			st[i].allowed = (c + 1) * step;
 		stream_pump(st, 2, -1, 0);
 		ck_assert(st[0].received < st[0].allowed || st[1].received < st[1].allowed);
 		ck_assert_int_eq(kill(master, c % 2 ? SIGKILL : SIGHUP), 0);
-		while (sdm_count(h->proxy_log, "master restarted:") < c) {
-			ck_assert_msg(harness_left_ms(deadline) > 0, "cycle %u: no re-adoption", c);
-			if (stream_pump(st, 2, in, harness_left_ms(deadline)))
-				while (read(in, ev, sizeof(ev)) > 0)
-					;
-		}
+		pump_until(st, 2, h->proxy_log, "master restarted:", c);
 		wait_adopted(c, 2);
 		if (c % 2) {
 			run++;
@@ -291,7 +302,6 @@ START_TEST(test_restart_upgrade_20)
 	}
 	fprintf(stderr, "%d restarts and upgrades in %lld ms; fds: master %d, helpers %d "
 		"and %d\n", CYCLES, harness_now_ms() - t0, fds_master, fds_a, fds_b);
-	close(in);
 	stream_run_until(st, 2, UINT64_MAX, 60000);
 	ck_assert_uint_eq(st[0].received, total);
 	ck_assert_uint_eq(st[1].received, total);
@@ -431,6 +441,110 @@ START_TEST(test_hostile_reports)
 }
 END_TEST
 
+/* @pid's executable was deleted (replaced since it started)? */
+static bool exe_deleted(pid_t pid)
+{
+	char path[64], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, target, sizeof(target) - 1);
+	ck_assert(n > 0);
+	target[n] = '\0';
+	return strstr(target, " (deleted)") != NULL;
+}
+
+/* Copy the file @from to @to, mode 0755, through a rename (an install). */
+static void install_file(const char *from, const char *to)
+{
+	char tmp[PATH_MAX];
+	size_t len;
+	char *data = lu_read_file(from, &len);
+	FILE *f;
+
+	ck_assert_ptr_nonnull(data);
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	f = fopen(tmp, "we");
+	ck_assert(f && fwrite(data, 1, len, f) == len && fclose(f) == 0);
+	ck_assert(chmod(tmp, 0755) == 0 && rename(tmp, to) == 0);
+	free(data);
+}
+
+/*
+ * Outside a service manager (no store): SIGHUP re-execs the master from
+ * its path - a binary installed over it since start is the one that runs
+ * - with the socket and the helper channels; the helpers, still its
+ * children, are adopted and their streams flow on; a stop reaps them.
+ */
+START_TEST(test_sighup_upgrade_without_store)
+{
+	const uint64_t total = 32 * MIB;
+	char bin[PATH_MAX], helper[PATH_MAX], notify[PATH_MAX + 16], want[96];
+	const char *argv[] = { bin, "--socket-path", h->sock, "--helper", helper,
+			       "--wait-timeout", HARNESS_PROXY_WAIT_TIMEOUT, "-v", "1", NULL };
+	const char *env[] = { notify, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "FDSTORE",
+			      NULL };
+	struct stream st;
+	struct avm a = { 0 };
+	struct tclient *shim;
+	pid_t master;
+
+	snprintf(bin, sizeof(bin), "%s/cc-proxy", h->dir);
+	snprintf(helper, sizeof(helper), "%s", harness_bin(h, "cc-proxy-vmhelper"));
+	install_file(harness_bin(h, "cc-proxy"), bin);
+	harness_notify_open(h);
+	snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s", h->notify);
+	master = h->proxy_pid = harness_spawn(argv, h->proxy_log, -1, -1, env);
+	h->proxy_pidfd = harness_pidfd_open(master);
+	ck_assert(harness_wait_ready(h, HARNESS_WAIT_MS));
+
+	/* Not avm_up(): that one asks sdmanager for the master. */
+	{
+		static const char *const extra[] = { "--stdin-buffer", "0", NULL };
+
+		a.id = "vm1";
+		a.vm = harness_vm_start(h, "vm1", HARNESS_HYPERSTART1, extra);
+		a.rt = tclient_connect(h, "runtime");
+		a.reg = tclient_register(a.rt, h, "vm1", a.vm, 1);
+		a.helper = lu_helper_of(master, "vm1");
+		a.helper_pidfd = lu_pidfd(a.helper);
+	}
+	shim = tclient_connect_shim(h, tclient_token(a.reg, 0));
+	texec_sh_on(a.rt, tclient_token(a.reg, 0), false, "head -c 33554432; exit 41");
+	stream_init(&st, shim, 21, total);
+	st.allowed = 8 * MIB;
+	stream_run_until(&st, 1, 4 * MIB, HARNESS_WAIT_MS);
+
+	install_file(harness_bin(h, "cc-proxy"), bin);	/* "a new version" */
+	ck_assert(exe_deleted(master));
+	h->ready_seen = false;
+	st.allowed = total;
+	stream_pump(&st, 1, -1, 0);
+	ck_assert_int_eq(kill(master, SIGHUP), 0);
+	pump_until(&st, 1, h->proxy_log, "master restarted: 1 VMs re-adopted, 0 lost", 1);
+	ck_assert(harness_wait_ready(h, HARNESS_WAIT_MS));
+	ck_assert_msg(!exe_deleted(master), "the re-exec ran the old binary");
+	ck_assert_int_eq(lu_helper_of(master, "vm1"), a.helper);	/* still its child */
+	stream_run_until(&st, 1, UINT64_MAX, 60000);
+	ck_assert_uint_eq(st.received, total);
+	ck_assert_int_eq(st.status, 41);
+
+	tclient_expect_eof(a.rt);
+	a.rt = tclient_free(a.rt);
+	a.rt = tclient_attach(h, "vm1");
+	tclient_ping_ok(a.rt);
+	stream_deinit(&st);
+	tclient_free(shim);
+	/* Without a store a stop ends the helper, reaped as our child. */
+	lu_proxy_stop_checked(h, NULL);
+	ck_assert(lu_wait_gone(a.helper_pidfd, 0));
+	snprintf(want, sizeof(want), "helper of VM vm1 (pid %d) exited with status 0",
+		 (int)a.helper);
+	ck_assert(harness_wait_log(h, want, 0));
+	avm_down(&a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = harness_suite_new("adopt");
@@ -441,5 +555,6 @@ int main(void)
 	tcase_add_test(tc, test_restart_upgrade_20);
 	tcase_add_test(tc, test_no_store_helpers_end);
 	tcase_add_test(tc, test_hostile_reports);
+	tcase_add_test(tc, test_sighup_upgrade_without_store);
 	return harness_run(s);
 }
