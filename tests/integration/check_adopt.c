@@ -42,6 +42,21 @@
 #define ORPHAN_GRACE_MS	5000	/* HELPER_ORPHAN_GRACE_MS */
 #define SLACK_MS	3000
 #define RESTART_WAIT_MS	20000	/* a restart, adoption included */
+/* The sanitizer build moves bytes several times slower (and the machine
+ * may be busy): the bounds on the streams and on each test grow. */
+#ifdef CC_PROXY_SANITIZERS
+#define STREAM_WAIT_MS	240000
+#define TEST_TIMEOUT_S	420
+#define CYCLE_STEP	(1u * MIB)
+#else
+#define STREAM_WAIT_MS	60000
+#define TEST_TIMEOUT_S	120
+#define CYCLE_STEP	(4u * MIB)
+#endif
+/* --wait-timeout of the streaming tests: a shim that takes nothing for
+ * this long has its output discarded (DESIGN.md "Slow consumers"); a
+ * test reader starved by a loaded machine must not look like one. */
+static const char *const slow_ok[] = { "--wait-timeout", "10", NULL };
 
 static struct harness *h;
 static struct sdm sdm;
@@ -126,7 +141,7 @@ START_TEST(test_crash_streams_survive)
 	char want[128];
 	char *err;
 
-	sdm_start(&sdm, h, -1, NULL, NULL);
+	sdm_start(&sdm, h, -1, slow_ok, NULL);
 	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 3);
 	avm_up(&b, "vm2", HARNESS_LEGACY, 2);
 	/* Ready helpers are stored, under their names. */
@@ -140,14 +155,14 @@ START_TEST(test_crash_streams_survive)
 	texec_sh_on(b.rt, tclient_token(b.reg, 0), false, script2);
 	stream_init(&st[0], s1, 1, 64 * MIB);
 	stream_init(&st[1], s2, 2, 64 * MIB);
-	stream_run_until(st, 2, 8 * MIB, HARNESS_WAIT_MS);
+	stream_run_until(st, 2, 8 * MIB, STREAM_WAIT_MS);
 
 	/* The crash, mid-stream; a shim drops while nobody is master. */
 	kill_master(0);
 	ck_assert_msg(st[0].received < st[0].total && st[1].received < st[1].total,
 		      "the streams ended before the crash: make them longer");
 	drop = tclient_free(drop);
-	stream_run_until(st, 2, UINT64_MAX, 60000);
+	stream_run_until(st, 2, UINT64_MAX, STREAM_WAIT_MS);
 	ck_assert_int_eq(st[0].status, 21);
 	ck_assert_int_eq(st[1].status, 22);
 	ck_assert_uint_eq(st[0].n_exited, 1);
@@ -246,7 +261,7 @@ static void tree_is(size_t want)
 START_TEST(test_restart_upgrade_20)
 {
 	enum { CYCLES = 20 };
-	const uint64_t step = 4 * MIB, total = (CYCLES + 1) * step;
+	const uint64_t step = CYCLE_STEP, total = (CYCLES + 1) * step;
 	struct avm a = { 0 }, b = { 0 };
 	struct stream st[2];
 	struct tclient *s1, *s2;
@@ -256,7 +271,7 @@ START_TEST(test_restart_upgrade_20)
 	int fds_master = -1, fds_a = -1, fds_b = -1;
 	long long t0;
 
-	sdm_start(&sdm, h, -1, NULL, NULL);
+	sdm_start(&sdm, h, -1, slow_ok, NULL);
 	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 1);
 	avm_up(&b, "vm2", HARNESS_LEGACY, 1);
 	ck_assert(sdm_wait_count(sdm.record, "STORE vm-vm2", 1, HARNESS_WAIT_MS));
@@ -269,7 +284,7 @@ START_TEST(test_restart_upgrade_20)
 	stream_init(&st[0], s1, 11, total);
 	stream_init(&st[1], s2, 12, total);
 	st[0].allowed = st[1].allowed = step;
-	stream_run_until(st, 2, step / 2, HARNESS_WAIT_MS);
+	stream_run_until(st, 2, step / 2, STREAM_WAIT_MS);
 
 	master = sdm_master(&sdm, 0);
 	t0 = harness_now_ms();
@@ -302,7 +317,7 @@ START_TEST(test_restart_upgrade_20)
 	}
 	fprintf(stderr, "%d restarts and upgrades in %lld ms; fds: master %d, helpers %d "
 		"and %d\n", CYCLES, harness_now_ms() - t0, fds_master, fds_a, fds_b);
-	stream_run_until(st, 2, UINT64_MAX, 60000);
+	stream_run_until(st, 2, UINT64_MAX, STREAM_WAIT_MS);
 	ck_assert_uint_eq(st[0].received, total);
 	ck_assert_uint_eq(st[1].received, total);
 	ck_assert_int_eq(st[0].status, 31);
@@ -481,7 +496,7 @@ START_TEST(test_sighup_upgrade_without_store)
 	const uint64_t total = 32 * MIB;
 	char bin[PATH_MAX], helper[PATH_MAX], notify[PATH_MAX + 16], want[96];
 	const char *argv[] = { bin, "--socket-path", h->sock, "--helper", helper,
-			       "--wait-timeout", HARNESS_PROXY_WAIT_TIMEOUT, "-v", "1", NULL };
+			       "--wait-timeout", "10", "-v", "1", NULL };
 	const char *env[] = { notify, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "FDSTORE",
 			      NULL };
 	struct stream st;
@@ -513,7 +528,7 @@ START_TEST(test_sighup_upgrade_without_store)
 	texec_sh_on(a.rt, tclient_token(a.reg, 0), false, "head -c 33554432; exit 41");
 	stream_init(&st, shim, 21, total);
 	st.allowed = 8 * MIB;
-	stream_run_until(&st, 1, 4 * MIB, HARNESS_WAIT_MS);
+	stream_run_until(&st, 1, 4 * MIB, STREAM_WAIT_MS);
 
 	install_file(harness_bin(h, "cc-proxy"), bin);	/* "a new version" */
 	ck_assert(exe_deleted(master));
@@ -525,7 +540,7 @@ START_TEST(test_sighup_upgrade_without_store)
 	ck_assert(harness_wait_ready(h, HARNESS_WAIT_MS));
 	ck_assert_msg(!exe_deleted(master), "the re-exec ran the old binary");
 	ck_assert_int_eq(lu_helper_of(master, "vm1"), a.helper);	/* still its child */
-	stream_run_until(&st, 1, UINT64_MAX, 60000);
+	stream_run_until(&st, 1, UINT64_MAX, STREAM_WAIT_MS);
 	ck_assert_uint_eq(st.received, total);
 	ck_assert_int_eq(st.status, 41);
 
@@ -549,7 +564,7 @@ int main(void)
 {
 	Suite *s = harness_suite_new("adopt");
 	TCase *tc = harness_tcase_add(s, "restart and upgrade keep the VMs", setup,
-				      teardown, 120);
+				      teardown, TEST_TIMEOUT_S);
 
 	tcase_add_test(tc, test_crash_streams_survive);
 	tcase_add_test(tc, test_restart_upgrade_20);
