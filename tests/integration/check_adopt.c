@@ -496,7 +496,8 @@ START_TEST(test_sighup_upgrade_without_store)
 	const uint64_t total = 32 * MIB;
 	char bin[PATH_MAX], helper[PATH_MAX], notify[PATH_MAX + 16], want[96];
 	const char *argv[] = { bin, "--socket-path", h->sock, "--helper", helper,
-			       "--wait-timeout", "10", "-v", "1", NULL };
+			       "--wait-timeout", "10", "-v", "1", "--helper-pool",
+			       harness_pool_size(), NULL };
 	const char *env[] = { notify, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "FDSTORE",
 			      NULL };
 	struct stream st;
