@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "fdstore.h"
+#include "helper.h"
 #include "ipc.h"
 #include "log.h"
 #include "master.h"
@@ -111,12 +112,30 @@ void fdstore_remove(struct vm *vm)
 	vm->store_name = NULL;
 }
 
-bool fdstore_any(struct master *m)
+/*
+ * Under a service manager that keeps our helper channels (FDSTORE=1),
+ * SIGTERM may be a restart: the stored helpers are left alone (the
+ * unit's KillMode=process spares them). On a real stop the manager
+ * flushes its store, the helpers see EOF and end within their grace
+ * period; on a restart the new master adopts them. Only the helpers not
+ * stored (starting, ending) are shut down and waited for here.
+ */
+void fdstore_leave_helpers(struct master *m)
 {
-	struct vm *vm;
+	struct vm *vm, *next;
+	unsigned int n = 0;
 
-	TAILQ_FOREACH(vm, &m->vms, entry)
-		if (vm->store_name)
-			return true;
-	return false;
+	if (!m->fdstore)
+		return;
+	for (vm = TAILQ_FIRST(&m->vms); vm; vm = next) {
+		next = TAILQ_NEXT(vm, entry);
+		if (!vm->store_name || vm->state != VM_RUNNING)
+			continue;
+		n++;
+		helper_forget(vm);	/* our end closes; the store keeps its copy */
+	}
+	if (n)
+		log_submit(LOG_NOTICE, 0, NULL, NULL,
+			   "%u helpers are left to the service manager's fd store: a restart "
+			   "adopts them, a stop ends them", n);
 }

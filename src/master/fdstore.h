@@ -40,5 +40,10 @@ void fdstore_remove(struct vm *vm);
 /** fdstore_remove_name() - FDSTOREREMOVE=1 for @name (a refused fd). */
 void fdstore_remove_name(struct master *m, const char *name);
 
-/** fdstore_any() - does the store hold a channel of ours? */
-bool fdstore_any(struct master *m);
+/**
+ * fdstore_leave_helpers() - SIGTERM with a store: every stored, running
+ * helper is left to it (our end closed, the VM forgotten); the others are
+ * the caller's to shut down. A restart adopts them, a stop (the store
+ * flushed) ends them.
+ */
+void fdstore_leave_helpers(struct master *m);

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,11 +54,7 @@ static void helper_kill(struct vm *vm, const char *why)
 		return;
 	audit_helper_killed(vm->container_id, vm->pid, why);
 	if (vm->pidfd >= 0) {
-		/* Adopted: maybe not our child, so only its pidfd names it. */
-		if (syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0) < 0 &&
-		    errno != ESRCH)
-			log_error("pidfd_send_signal(%lld, SIGKILL): %s", (long long)vm->pid,
-				  strerror(errno));
+		helper_pidwatch_kill(vm);	/* adopted: maybe not our child */
 	} else if (kill(vm->pid, SIGKILL) < 0) {
 		/* Our child, not yet reaped: the pid cannot have been reused. */
 		log_error("kill(%lld, SIGKILL): %s", (long long)vm->pid, strerror(errno));
@@ -587,7 +582,7 @@ void helper_registrar_gone(struct vm *vm)
 
 /* ---- the end ---------------------------------------------------------- */
 
-static void helper_on_exit(struct vm *vm, int status)
+void helper_exited(struct vm *vm, int status)
 {
 	char what[128], msg[512];
 
@@ -607,51 +602,16 @@ static void helper_on_exit(struct vm *vm, int status)
 	helper_forget(vm);
 }
 
-static void helper_pidfd_close(struct vm *vm)
-{
-	if (vm->pidfd_ev)
-		event_free(vm->pidfd_ev);
-	vm->pidfd_ev = NULL;
-	if (vm->pidfd >= 0)
-		close(vm->pidfd);
-	vm->pidfd = -1;
-}
-
 void helper_forget(struct vm *vm)
 {
 	vm->ch = ipc_channel_free(vm->ch);
 	if (vm->timer)
 		event_free(vm->timer);
 	vm->timer = NULL;
-	helper_pidfd_close(vm);
+	helper_pidwatch_close(vm);
 	free(vm->adopt);
 	vm->adopt = NULL;
 	registry_vm_free(vm);
-}
-
-/* An adopted helper's pidfd is readable: it exited. Its status is ours
- * to read only if it is our child (adopted across our own exec). */
-static void helper_on_pidfd(evutil_socket_t fd, short what, void *arg)
-{
-	struct vm *vm = arg;
-	struct master *m = vm->m;
-	siginfo_t si = { 0 };
-	int status = AUDIT_STATUS_UNKNOWN;
-
-	if (waitid((idtype_t)P_PIDFD, (id_t)vm->pidfd, &si, WEXITED | WNOHANG) == 0 &&
-	    si.si_pid != 0)
-		status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 :
-			 (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
-	helper_on_exit(vm, status);
-	master_stop_check(m);
-}
-
-int helper_watch_pidfd(struct vm *vm)
-{
-	vm->pidfd_ev = event_new(vm->m->base, vm->pidfd, EV_READ, helper_on_pidfd, vm);
-	if (!vm->pidfd_ev || event_add(vm->pidfd_ev, NULL) < 0)
-		return -ENOMEM;
-	return 0;
 }
 
 int helper_channel_adopt(struct vm *vm, int fd, uint64_t nonce)
@@ -682,7 +642,7 @@ void helper_reap(struct master *m)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		vm = registry_find_pid(m, pid);
 		if (vm)
-			helper_on_exit(vm, status);
+			helper_exited(vm, status);
 		else if (!pool_reaped(m, pid, status))
 			log_debug("reaped unknown child %lld", (long long)pid);
 	}

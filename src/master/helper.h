@@ -132,5 +132,19 @@ void helper_forget(struct vm *vm);
  */
 int helper_channel_adopt(struct vm *vm, int fd, uint64_t nonce);
 
+/**
+ * helper_exited() - @vm's helper is gone with wait status @status (or
+ * AUDIT_STATUS_UNKNOWN): record it, answer its clients, free the VM.
+ */
+void helper_exited(struct vm *vm, int status);
+
+/* helper_pidwatch.c: adopted helpers, watched through vm->pidfd. */
+
 /** helper_watch_pidfd() - end @vm when its vm->pidfd becomes readable. */
 int helper_watch_pidfd(struct vm *vm);
+
+/** helper_pidwatch_kill() - SIGKILL through vm->pidfd. */
+void helper_pidwatch_kill(struct vm *vm);
+
+/** helper_pidwatch_close() - stop watching; close vm->pidfd. */
+void helper_pidwatch_close(struct vm *vm);

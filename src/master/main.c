@@ -333,8 +333,6 @@ static void master_on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(m->base);
 }
 
-static void master_leave_to_store(struct master *m);
-
 static void master_on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	const struct timeval grace = { MASTER_STOP_GRACE_MS / 1000,
@@ -348,39 +346,11 @@ static void master_on_stop(evutil_socket_t sig, short what, void *arg)
 	log_submit(LOG_NOTICE, 0, NULL, NULL, "stopping on %s", strsignal((int)sig));
 	m->listener = listener_free(m->listener);
 	client_free_all(m);
-	master_leave_to_store(m);
+	fdstore_leave_helpers(m);
 	helper_shutdown_all(m);
 	pool_stop(m, false);	/* idle helpers exit on EOF */
 	evtimer_add(m->stop_timer, &grace);
 	master_stop_check(m);
-}
-
-/*
- * Under a service manager that keeps our helper channels (FDSTORE=1),
- * SIGTERM may be a restart: the stored helpers are left alone (the
- * unit's KillMode=process spares them). On a real stop the manager
- * flushes its store, the helpers see EOF and end within their grace
- * period; on a restart the new master adopts them. Only the helpers not
- * stored (starting, ending) are shut down and waited for here.
- */
-static void master_leave_to_store(struct master *m)
-{
-	struct vm *vm, *next;
-	unsigned int n = 0;
-
-	if (!m->fdstore)
-		return;
-	for (vm = TAILQ_FIRST(&m->vms); vm; vm = next) {
-		next = TAILQ_NEXT(vm, entry);
-		if (!vm->store_name || vm->state != VM_RUNNING)
-			continue;
-		n++;
-		helper_forget(vm);	/* our end closes; the store keeps its copy */
-	}
-	if (n)
-		log_submit(LOG_NOTICE, 0, NULL, NULL,
-			   "%u helpers are left to the service manager's fd store: a restart "
-			   "adopts them, a stop ends them", n);
 }
 
 static void master_on_sighup(evutil_socket_t sig, short what, void *arg)
