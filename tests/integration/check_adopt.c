@@ -41,14 +41,15 @@
 #define MIB		(1024u * 1024u)
 #define ORPHAN_GRACE_MS	5000	/* HELPER_ORPHAN_GRACE_MS */
 #define SLACK_MS	3000
-#define RESTART_WAIT_MS	20000	/* a restart, adoption included */
 /* The sanitizer build moves bytes several times slower (and the machine
- * may be busy): the bounds on the streams and on each test grow. */
+ * may be busy): the bounds on the streams, restarts and each test grow. */
 #ifdef CC_PROXY_SANITIZERS
+#define RESTART_WAIT_MS	60000	/* a restart, adoption included */
 #define STREAM_WAIT_MS	240000
-#define TEST_TIMEOUT_S	420
+#define TEST_TIMEOUT_S	900
 #define CYCLE_STEP	(1u * MIB)
 #else
+#define RESTART_WAIT_MS	20000
 #define STREAM_WAIT_MS	60000
 #define TEST_TIMEOUT_S	120
 #define CYCLE_STEP	(4u * MIB)
