@@ -7,7 +7,8 @@
  * we are at our fd limit: that message is delivered with fd_lost set), a
  * FIFO send queue bounded by IPC_QUEUE_MAX messages, IPC_QUEUE_BYTES_MAX
  * bytes and IPC_QUEUE_FDS_MAX fds, and
- * EV_WRITE asked for only while that queue is non-empty. The first message
+ * EV_WRITE asked for only while that queue is non-empty. A message sent
+ * while the queue is empty is written at once and never queued. The first message
  * each way is the hello; the channel queues its own at creation and
  * refuses anything but the peer's hello, with the same IPC_VERSION, first.
  *
@@ -351,6 +352,25 @@ static int ipc_channel_queue(struct ipc_channel *ch, uint32_t type, uint32_t id,
 	}
 	n = ipc_encode_into(m->data, total, type, id, fd >= 0, fixed,
 			    fixed_len, var, var_len);
+	if (n >= 0 && !ch->head && !ch->write_armed &&
+	    type != IPC_M_HELLO && type != IPC_H_HELLO) {
+		/* Nothing queued before it: straight to the socket, and the
+		 * write event is not touched (issue 10: two epoll_ctl and an
+		 * epoll_wait per message before). Anything but success goes
+		 * through the queue, whose write callback handles EAGAIN and
+		 * reports errors from the loop, never from inside a send.
+		 * The hello is always queued: the channel is created
+		 * before the loop runs, and its owner's first messages
+		 * follow the hello from the queue. */
+		int r = fdpass_send(ch->fd, m->data, (size_t)n, fd);
+
+		if (r >= 0) {
+			if (fd >= 0)
+				close(fd);	/* the kernel holds its own reference */
+			free(m);
+			return 0;
+		}
+	}
 	if (n >= 0 && !ch->write_armed) {
 		/* Not armed means the queue is empty: start writing. */
 		if (event_add(ch->wev, NULL) < 0)

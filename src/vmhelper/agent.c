@@ -33,6 +33,7 @@
 #include <event2/event.h>
 
 #include "agent.h"
+#include "bevwrite.h"
 #include "cleanup.h"
 #include "helper.h"
 #include "hyper.h"
@@ -80,8 +81,11 @@ static void agent_kick(struct agent *a)
 	       (c = TAILQ_FIRST(&a->queue))) {
 		TAILQ_REMOVE(&a->queue, c, link);
 		a->queued--;
+		/* Written at once: no epoll change per command (bevwrite.h). */
+		bevwrite_begin(a->bev);
 		r = hyper_ctl_encode(bufferevent_get_output(a->bev), c->code,
 				     c->data, c->len);
+		bevwrite_flush(a->bev);
 		if (r < 0) {
 			/* Sizes were checked by agent_submit(): only memory
 			 * can run out here, and a helper without memory
@@ -178,7 +182,9 @@ static void agent_on_probe_timer(evutil_socket_t fd, short what, void *ctx)
 
 	if (a->h->exiting || a->ready || a->probe_inflight)
 		return;
+	bevwrite_begin(a->bev);
 	r = hyper_ctl_encode(bufferevent_get_output(a->bev), HYPER_PING, NULL, 0);
+	bevwrite_flush(a->bev);
 	if (r < 0) {
 		helper_log(LOG_WARNING, 0, 0, "cannot send the probe's ping: %s", strerror(-r));
 		return;
