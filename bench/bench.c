@@ -9,7 +9,9 @@
  *   BENCH_IO_MIB      bytes per stdout/stdin run, in MiB (default 256)
  *   BENCH_PINGS       pings per run and client (default 5000)
  *   BENCH_REG_MAX     VMs of the registration fill (default 5000)
- *   BENCH_RAMP_MAX    also ramp up to this many VMs (default: no ramp)
+ *   BENCH_RAMP_MAX    ramp up to this many VMs (default 19000; 0: no ramp)
+ *   BENCH_HELPER_POOL cc-proxy --helper-pool for the RegisterVM scenarios
+ *                     and the ramp (default: the master's default)
  *   BENCH_ONLY        run only the scenarios named: io, ping, reg, ramp
  *   CC_PROXY_BUILDDIR where cc-proxy and cc-proxy-vmhelper are (rig.h)
  */
@@ -73,7 +75,7 @@ int main(void)
 		.io_bytes = env_num("BENCH_IO_MIB", 256, 1, 65536) << 20,
 		.pings = (unsigned)env_num("BENCH_PINGS", 5000, 100, 10000000),
 		.reg_max = (unsigned)env_num("BENCH_REG_MAX", 5000, 1000, 60000),
-		.ramp_max = (unsigned)env_num("BENCH_RAMP_MAX", 0, 0, 60000),
+		.ramp_max = (unsigned)env_num("BENCH_RAMP_MAX", 19000, 0, 60000),
 	};
 	char machine[512], cpu[128] = "unknown CPU", line[256];
 	struct utsname u;
@@ -115,8 +117,7 @@ int main(void)
 		fprintf(stderr, "== ramp up to %u VMs\n", o.ramp_max);
 		scen_ramp(&o);
 	}
-	snprintf(line, sizeof(line), "command: make bench%s (%.0f s)",
-		 o.ramp_max ? " BENCH_RAMP_MAX=..." : "", rig_now() - t0);
+	snprintf(line, sizeof(line), "command: make bench (%.0f s)", rig_now() - t0);
 	report_print(machine, line);
 	return 0;
 }

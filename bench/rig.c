@@ -318,7 +318,30 @@ double rig_cpu_exact(pid_t pid)
 	return n == 1 ? (double)ns / 1e9 : -1;
 }
 
-size_t rig_children(pid_t parent, pid_t *pids, size_t max)
+/* Whether @pid is an idle helper of the master's pool (cc-proxy
+ * --helper-pool): its argv holds "--pool-slot" until it gets a VM. */
+static bool rig_is_idle_helper(const char *pid)
+{
+	char path[300], buf[8192];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
+	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(buf + i) + 1)
+		if (!strcmp(buf + i, "--pool-slot"))
+			return true;
+	return false;
+}
+
+/* The children of @parent; idle pool helpers only when @idle_too. */
+static size_t rig_children_of(pid_t parent, pid_t *pids, size_t max, bool idle_too)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -341,12 +364,23 @@ size_t rig_children(pid_t parent, pid_t *pids, size_t max)
 			continue;
 		buf[len] = '\0';
 		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == parent)
+		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == parent &&
+		    (idle_too || !rig_is_idle_helper(e->d_name)))
 			pids[n++] = (pid_t)atoi(e->d_name);
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+size_t rig_children(pid_t parent, pid_t *pids, size_t max)
+{
+	return rig_children_of(parent, pids, max, false);
+}
+
+size_t rig_children_all(pid_t parent, pid_t *pids, size_t max)
+{
+	return rig_children_of(parent, pids, max, true);
 }
 
 long rig_pss_kib(pid_t pid)
@@ -367,29 +401,7 @@ long rig_pss_kib(pid_t pid)
 
 pid_t rig_child_of(pid_t parent)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
+	pid_t pid = 0;
 
-	while (d && (e = readdir(d)) && !found) {
-		char path[300], buf[512], *p;
-		int ppid;
-		FILE *f;
-		size_t n;
-
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == parent)
-			found = (pid_t)atoi(e->d_name);
-	}
-	if (d)
-		closedir(d);
-	return found;
+	return rig_children_of(parent, &pid, 1, false) ? pid : 0;
 }

@@ -48,9 +48,13 @@ void rig_track(pid_t pid);
 
 /**
  * rig_children() - up to @max processes whose parent is @parent, into
- * @pids (one scan of /proc). Return: how many.
+ * @pids (one scan of /proc), leaving out idle helpers of the master's
+ * pool (cc-proxy --helper-pool): the helpers serving a VM. Return: how many.
  */
 size_t rig_children(pid_t parent, pid_t *pids, size_t max);
+
+/** rig_children_all() - rig_children() with the idle helpers too. */
+size_t rig_children_all(pid_t parent, pid_t *pids, size_t max);
 
 /**
  * rig_pss_kib() - the proportional set size of @pid in KiB
@@ -86,6 +90,6 @@ double rig_cpu_exact(pid_t pid);
 
 /**
  * rig_child_of() - a process whose parent is @parent (the helper the
- * master spawned for a VM), or 0. Scans /proc.
+ * master spawned for a VM, never an idle one of its pool), or 0. Scans /proc.
  */
 pid_t rig_child_of(pid_t parent);

@@ -14,11 +14,18 @@
  * between runs. The 100 and 1000 checkpoints get `runs` fills; reg_max
  * gets one fill (its JSON says "runs":1), to keep make bench short.
  *
- * The ramp (only with BENCH_RAMP_MAX set) fills until a RegisterVM fails
- * or ramp_max is reached, then pings every VM registered (AttachVM +
- * Hyper ping) and reports the count reached and what failed.
+ * The master runs with its default helper pool, or with --helper-pool N
+ * when BENCH_HELPER_POOL=N is set (0: every RegisterVM spawns its helper,
+ * the cost before the pool). The PSS counts the idle helpers of the pool
+ * too: they are part of what the VMs cost.
+ *
+ * The ramp (BENCH_RAMP_MAX, default 19000; 0 skips it) fills until a
+ * RegisterVM fails or ramp_max is reached, then pings every VM registered
+ * (AttachVM + Hyper ping) and reports the count reached, what failed, and
+ * the RegisterVM p50/p99 of its last REG_WINDOW registrations.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +58,11 @@ static void fill_init(struct fill *f, unsigned max)
 	f->ms = calloc(max, sizeof(*f->ms));
 	if (!f->ms)
 		rig_fail("out of memory");
+	const char *pool = getenv("BENCH_HELPER_POOL");
+	const char *extra[] = { "--helper-pool", pool, NULL };
+
 	rig_init(&f->rig);
-	rig_start_proxy(&f->rig, NULL);
+	rig_start_proxy(&f->rig, pool && *pool ? extra : NULL);
 	if ((r = client_connect(&f->rt, f->rig.sock)))
 		rig_fail("connect: %s", strerror(-r));
 	f->started = rig_now();
@@ -86,13 +96,14 @@ static bool fill_one(struct fill *f)
 /* PSS of the master and all its children, in KiB; @helpers: how many. */
 static double total_pss(struct fill *f, size_t *helpers)
 {
-	size_t max = f->n + 64, k;
+	size_t max = f->n + 128, k;
 	pid_t *pids = calloc(max, sizeof(*pids));
 	double kib = (double)rig_pss_kib(f->rig.proxy);
 
 	if (!pids)
 		rig_fail("out of memory");
-	k = rig_children(f->rig.proxy, pids, max);
+	*helpers = rig_children(f->rig.proxy, pids, max);	/* serving a VM */
+	k = rig_children_all(f->rig.proxy, pids, max);	/* and the idle ones */
 	for (size_t i = 0; i < k; i++) {
 		long p = rig_pss_kib(pids[i]);
 
@@ -100,7 +111,6 @@ static double total_pss(struct fill *f, size_t *helpers)
 			kib += (double)p;
 	}
 	free(pids);
-	*helpers = k;
 	return kib;
 }
 
@@ -162,6 +172,41 @@ static void fill_to(unsigned max, const unsigned *points, unsigned n_points)
 	fill_fini(&f);
 }
 
+/*
+ * RegisterVM one at a time, PACED_GAP_MS apart, as a runtime booting VMs
+ * does (a VM takes far longer to boot than that): the latency of one
+ * registration when the machine is not saturated by the fill itself,
+ * e.g. when the helper pool has had time to refill. PACED_VMS of them
+ * after PACED_WARM VMs are registered back to back.
+ */
+#define PACED_WARM	100u
+#define PACED_VMS	200u
+#define PACED_GAP_MS	20
+
+static void paced(void)
+{
+	struct report_metric *m50 = report_metric("reg-paced", "RegisterVM p50", "ms");
+	struct report_metric *m99 = report_metric("reg-paced", "RegisterVM p99", "ms");
+	struct fill f;
+
+	report_goal(m50, REPORT_VALUE_MAX, 0.5);
+	report_goal(m99, REPORT_VALUE_MAX, 2);
+	fill_init(&f, PACED_WARM + PACED_VMS);
+	while (f.n < PACED_WARM + PACED_VMS) {
+		if (f.n >= PACED_WARM)
+			poll(NULL, 0, PACED_GAP_MS);
+		if (!fill_one(&f))
+			rig_fail("%s", f.error);
+	}
+	report_proxy(m50, report_percentile(f.ms + PACED_WARM, PACED_VMS, 50));
+	report_proxy(m99, report_percentile(f.ms + PACED_WARM, PACED_VMS, 99));
+	snprintf(m50->note, sizeof(m50->note), "%u RegisterVM %d ms apart, after %u VMs",
+		 PACED_VMS, PACED_GAP_MS, PACED_WARM);
+	fprintf(stderr, "  paced: RegisterVM p50 %.2f ms p99 %.2f ms\n", m50->proxy[0],
+		m99->proxy[0]);
+	fill_fini(&f);
+}
+
 void scen_register(const struct scen_opts *o)
 {
 	const unsigned points[] = { 100, 1000, o->reg_max };
@@ -172,6 +217,7 @@ void scen_register(const struct scen_opts *o)
 		fill_to(1000, points, 2);
 	if (o->reg_max > 1000)
 		fill_to(o->reg_max, points, 3);
+	paced();
 }
 
 /* AttachVM + ping each registered VM; return how many answered. */
@@ -194,7 +240,11 @@ void scen_ramp(const struct scen_opts *o)
 {
 	struct report_metric *reached = report_metric("ramp", "VMs registered", "VMs");
 	struct report_metric *answered = report_metric("ramp", "VMs answering ping", "VMs");
+	struct report_metric *m50 = report_metric("ramp", "RegisterVM p50 at the end", "ms");
+	struct report_metric *m99 = report_metric("ramp", "RegisterVM p99 at the end", "ms");
+	double win[REG_WINDOW];
 	struct fill f;
+	unsigned w;
 	double t;
 
 	report_goal(reached, REPORT_VALUE_MIN, 19000);
@@ -206,6 +256,16 @@ void scen_ramp(const struct scen_opts *o)
 				rig_now() - f.started);
 	t = rig_now() - f.started;
 	report_proxy(reached, f.n);
+	w = f.n < REG_WINDOW ? f.n : REG_WINDOW;
+	report_goal(m50, REPORT_VALUE_MAX, 0.5);
+	report_goal(m99, REPORT_VALUE_MAX, 2);
+	if (w) {
+		memcpy(win, f.ms + f.n - w, w * sizeof(*win));
+		report_proxy(m50, report_percentile(win, w, 50));
+		report_proxy(m99, report_percentile(win, w, 99));
+	}
+	fprintf(stderr, "  ramp: %u VMs after %.0f s (%s); pinging them\n", f.n, t,
+		f.error[0] ? f.error : "limit reached");
 	report_proxy(answered, ping_all(&f));
 	snprintf(reached->note, sizeof(reached->note), "%s after %.0f s",
 		 f.error[0] ? f.error : "limit reached", t);

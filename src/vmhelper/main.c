@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,10 @@ static int run(const struct options *o)
 		log_error("cannot install the seccomp filter: %s", strerror(-r));
 		goto out;
 	}
+	/* libseccomp's compile freed what it took: give those pages back
+	 * (brk and madvise are allowed), a helper's private memory is what
+	 * each VM costs. */
+	malloc_trim(0);
 	helper_log(LOG_INFO, 1, 0, "helper ready: confined, waiting for the agent (timeout %u ms)",
 		   o->wait_timeout_ms);
 	helper_start(&h);

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,9 @@ int pool_wait_start(struct pool_wait *p)
 			    pool_on_message, pool_on_close, p);	/* consumes fd 3 */
 	if (r < 0)
 		return r;
+	/* The filter's compile and the warm-ups freed what they took: give
+	 * those pages back, an idle helper is mostly what it keeps (PSS). */
+	malloc_trim(0);
 	/* After the hello (the queue is FIFO): confined and waiting. */
 	return ipc_channel_send(p->ch, IPC_H_IDLE, 0, &e, sizeof(e), NULL, 0, -1);
 }
