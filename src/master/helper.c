@@ -86,6 +86,7 @@ static void helper_end(struct vm *vm, const char *reason, bool kill_it)
 
 	registry_leave_namespace(vm, reason);
 	fdstore_remove(vm);
+	pool_refill(vm->m);	/* a registration that failed is over too */
 	if (reg) {
 		vm->registrar = NULL;
 		snprintf(msg, sizeof(msg), "cannot register VM %s: %s", vm->container_id,
@@ -171,6 +172,7 @@ static void helper_on_ready(struct vm *vm, const struct ipc_view *v)
 	client_attach(reg, vm);
 	audit_vm_registered(vm->container_id, vm->pid, reg->pid);
 	watchdog_start(vm);
+	pool_refill(vm->m);	/* answered: the next idle helper may start */
 	/* Ready: from now on it survives a restart of the master. */
 	fdstore_add(vm);
 }

@@ -284,7 +284,7 @@ bool pool_take(struct master *m, pid_t *pid, struct ipc_channel **ch)
 	p->failures = 0;
 	p->pause_ms = 0;
 	pool_helper_free(ph);
-	pool_schedule(p);
+	/* No refill yet: pool_refill() once the registration is over. */
 	return true;
 }
 
@@ -319,6 +319,12 @@ bool pool_reaped(struct master *m, pid_t pid, int status)
 	pool_helper_free(ph);
 	pool_schedule(p);
 	return true;
+}
+
+void pool_refill(struct master *m)
+{
+	if (m->pool)
+		pool_schedule(m->pool);
 }
 
 unsigned int pool_idle(const struct master *m)

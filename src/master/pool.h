@@ -5,8 +5,9 @@
  * capabilities, rlimits, no_new_privs; everything but seccomp) and has
  * its channel, but no VM. RegisterVM takes one (pool_take()), sends it the
  * VM's fds and identity (IPC_M_POOL_FD, IPC_M_ASSIGN: helper.c) and the
- * pool is refilled later from the event loop, at the lowest priority, so
- * the spawn of the next idle helper is not on any RegisterVM's path.
+ * pool is refilled once that registration is answered (pool_refill()),
+ * from the event loop at the lowest priority, so the spawn of the next
+ * idle helper is not on any RegisterVM's path.
  * With the pool empty, RegisterVM spawns its helper directly, as with
  * --helper-pool 0.
  *
@@ -49,10 +50,18 @@ int pool_new(struct master *m);
 /**
  * pool_take() - an idle helper for a VM, if there is one: *@pid and
  * *@ch (its channel, hello exchanged, IPC_H_IDLE seen; the caller owns it
- * and sets its handlers) leave the pool, and a refill is scheduled.
+ * and sets its handlers) leave the pool. No refill is scheduled: the
+ * caller calls pool_refill() once the registration is answered, so the
+ * next spawn (and its exec, competing for the CPUs) does not delay it.
  * Return: true when one was taken.
  */
 bool pool_take(struct master *m, pid_t *pid, struct ipc_channel **ch);
+
+/**
+ * pool_refill() - a registration is over (answered, or failed): refill
+ * the pool from the event loop, at the lowest priority.
+ */
+void pool_refill(struct master *m);
 
 /**
  * pool_reaped() - @pid exited with @status: if it was an idle helper,
