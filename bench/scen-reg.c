@@ -266,6 +266,16 @@ void scen_ramp(const struct scen_opts *o)
 	}
 	fprintf(stderr, "  ramp: %u VMs after %.0f s (%s); pinging them\n", f.n, t,
 		f.error[0] ? f.error : "limit reached");
+	if (f.error[0]) {
+		/* A RegisterVM that failed may still be answered late: a new
+		 * connection, so no stale answer is taken for a ping's. */
+		int r;
+
+		client_close(&f.rt);
+		f.rt = CLIENT_NULL;
+		if ((r = client_connect(&f.rt, f.rig.sock)))
+			rig_fail("connect: %s", strerror(-r));
+	}
 	report_proxy(answered, ping_all(&f));
 	snprintf(reached->note, sizeof(reached->note), "%s after %.0f s",
 		 f.error[0] ? f.error : "limit reached", t);
