@@ -251,6 +251,7 @@ static int run_pooled(const struct options *o, struct helper *h,
 
 static int run(const struct options *o)
 {
+	static struct sandbox_prog prog;	/* 8 KiB: not on the stack */
 	struct helper h = { 0 };
 	struct event_base *base;
 	struct sigaction sa = { .sa_handler = SIG_IGN };
@@ -303,16 +304,20 @@ static int run(const struct options *o)
 		goto out;
 	}
 
-	/* 7. seccomp last; only then read from the VM. */
-	r = sandbox_install();
+	/* 7. seccomp last; only then read from the VM. Compiled first and
+	 * loaded apart, so that what libseccomp's compile freed is given back
+	 * in between (a helper's private memory is what each VM costs):
+	 * malloc_trim() may set up glibc's allocator, which asks getrandom()
+	 * for its tcache key - not allowed once the filter is on. */
+	r = sandbox_prepare(&prog);
+	if (r == 0) {
+		malloc_trim(0);
+		r = sandbox_load(&prog);
+	}
 	if (r < 0) {
 		log_error("cannot install the seccomp filter: %s", strerror(-r));
 		goto out;
 	}
-	/* libseccomp's compile freed what it took: give those pages back
-	 * (brk and madvise are allowed), a helper's private memory is what
-	 * each VM costs. */
-	malloc_trim(0);
 	helper_log(LOG_INFO, 1, 0, "helper ready: confined, waiting for the agent (timeout %u ms)",
 		   o->wait_timeout_ms);
 	helper_start(&h);

@@ -250,7 +250,9 @@ int pool_wait_start(struct pool_wait *p)
 	if (r < 0)
 		return r;
 	/* The filter's compile and the warm-ups freed what they took: give
-	 * those pages back, an idle helper is mostly what it keeps (PSS). */
+	 * those pages back, an idle helper is mostly what it keeps (PSS).
+	 * Before seccomp: it may set up glibc's allocator, which asks
+	 * getrandom() for its tcache key. */
 	malloc_trim(0);
 	/* After the hello (the queue is FIFO): confined and waiting. */
 	return ipc_channel_send(p->ch, IPC_H_IDLE, 0, &e, sizeof(e), NULL, 0, -1);

@@ -145,7 +145,9 @@ static scmp_filter_ctx sandbox_build(int *err)
 	scmp_filter_ctx ctx;
 	int r;
 
-	/* Default: kill the whole process (see sandbox_install()). */
+	/* Default: kill the whole process. The filter is for the native
+	 * architecture only (libseccomp's default context): a syscall made
+	 * through another ABI (e.g. int 0x80 on x86_64) is killed too. */
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx) {
 		*err = -ENOMEM;
@@ -212,23 +214,14 @@ int sandbox_load(const struct sandbox_prog *p)
 int sandbox_install(void)
 {
 	scmp_filter_ctx ctx;
-	int r;
+	int r = 0;
 
-	/* Default: kill the whole process. The filter is for the native
-	 * architecture only (libseccomp's default context): a syscall made
-	 * through another ABI (e.g. int 0x80 on x86_64) is killed too. */
-	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	ctx = sandbox_build(&r);
 	if (!ctx)
-		return -ENOMEM;
-	for (size_t i = 0; i < ARRAY_SIZE(seccomp_table); i++) {
-		r = seccomp_add(ctx, &seccomp_table[i]);
-		if (r < 0)
-			goto out;
-	}
+		return r;
 	/* Requires no_new_privs (confine_no_new_privs()) unless privileged;
 	 * libseccomp sets it itself by default, which is harmless. */
 	r = seccomp_load(ctx);
-out:
 	seccomp_release(ctx);
 	return r;
 }
