@@ -10,10 +10,16 @@
  * only a label - who the helper is, it says itself, and its pid comes
  * from the kernel.
  *
- * Only when $FDSTORE says the service manager has a store (systemd sets
- * it to FileDescriptorStoreMax= when that is not 0, since version 254)
- * and NOTIFY_SOCKET names the manager. Otherwise nothing is stored and
- * nothing changes: helpers end with their master as before.
+ * Only when NOTIFY_SOCKET names the manager and it has a store: $FDSTORE
+ * says so (systemd sets it to FileDescriptorStoreMax= when that is not 0,
+ * since version 254), or --fd-store does, for older managers such as
+ * Debian 12's systemd 252, which keep the store without telling (the
+ * shipped unit passes it). Otherwise nothing is stored and nothing
+ * changes: helpers end with their master as before. Should --fd-store
+ * claim a store that is not there, the manager drops the fds it is
+ * sent, so a helper still sees its channel's EOF when the master goes
+ * and ends within its grace: the claim costs a 5 s wait, never a helper
+ * left behind.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -33,17 +39,24 @@
 #include "master.h"
 #include "registry.h"
 
-void fdstore_init(struct master *m)
+void fdstore_init(struct master *m, bool asked)
 {
 	const char *notify = getenv("NOTIFY_SOCKET");
 	const char *max = getenv("FDSTORE");
+	bool told = max && strtoul(max, NULL, 10) > 0;
 
 	/* systemd (254 and later) sets $FDSTORE to FileDescriptorStoreMax=
-	 * when it is not 0: only then is there a store to keep fds in. */
-	m->fdstore = notify && *notify && max && strtoul(max, NULL, 10) > 0;
-	if (m->fdstore)
+	 * when it is not 0; older ones keep a store without saying so. */
+	m->fdstore = notify && *notify && (told || asked);
+	if (m->fdstore && told)
 		log_info("helper channels are kept in the service manager's fd store "
 			 "(FDSTORE=%s)", max);
+	else if (m->fdstore)
+		log_info("helper channels are kept in the service manager's fd store "
+			 "(--fd-store; $FDSTORE is not set)");
+	else if (asked)
+		log_warn("--fd-store: no service manager (NOTIFY_SOCKET is not set); "
+			 "helpers end with the master");
 }
 
 void fdstore_name(const char *container_id, char out[FDSTORE_NAME_MAX + 1])

@@ -16,8 +16,11 @@ struct vm;
 /* FDNAME= is at most this long (sd_pid_notify_with_fds(3)). */
 #define FDSTORE_NAME_MAX	255
 
-/** fdstore_init() - is there a store (NOTIFY_SOCKET and $FDSTORE > 0)? */
-void fdstore_init(struct master *m);
+/**
+ * fdstore_init() - is there a store? NOTIFY_SOCKET, and $FDSTORE > 0 or
+ * @asked (--fd-store: a manager that keeps one without setting $FDSTORE).
+ */
+void fdstore_init(struct master *m, bool asked);
 
 /**
  * fdstore_name() - the FDNAME= of the helper channel of @container_id:

@@ -74,6 +74,7 @@ struct options {
 	enum log_target target;
 	struct quota_config limits;
 	unsigned int pool_size;
+	bool fd_store;			/* --fd-store */
 };
 
 static void usage(FILE *f)
@@ -99,6 +100,9 @@ static void usage(FILE *f)
 		"      --helper-pool N     idle helpers kept started and confined, ready\n"
 		"                          for the next RegisterVM (default 4, at most 64;\n"
 		"                          0: each RegisterVM starts its own)\n"
+		"      --fd-store          keep ready helpers' channels in the service\n"
+		"                          manager's fd store even when $FDSTORE is unset\n"
+		"                          (systemd before 254 does not set it)\n"
 		"Quotas (see cc-proxy(8), LIMITS):\n"
 		"      --max-clients N     connections at once (default 4096)\n"
 		"      --max-clients-per-uid N\n"
@@ -191,7 +195,7 @@ static int parse_limit(const struct limit_opt *l, const char *arg, struct quota_
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_VERSION = 256, OPT_SOCKET, OPT_HELPER, OPT_USER, OPT_WAIT,
-	       OPT_TARGET, OPT_EMPTY, OPT_POOL, OPT_LIMIT_FIRST };
+	       OPT_TARGET, OPT_EMPTY, OPT_POOL, OPT_FDSTORE, OPT_LIMIT_FIRST };
 	static const struct option base_opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -202,6 +206,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "log-target", required_argument, NULL, OPT_TARGET },
 		{ "empty-dir", required_argument, NULL, OPT_EMPTY },
 		{ "helper-pool", required_argument, NULL, OPT_POOL },
+		{ "fd-store", no_argument, NULL, OPT_FDSTORE },
 	};
 	struct option longopts[ARRAY_SIZE(base_opts) + ARRAY_SIZE(limit_opts) + 1];
 	size_t n = 0;
@@ -256,6 +261,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_EMPTY:
 			o->empty_dir = optarg;
+			break;
+		case OPT_FDSTORE:
+			o->fd_store = true;
 			break;
 		case OPT_POOL: {
 			unsigned long v;
@@ -477,7 +485,7 @@ static int run(const struct options *o, int level, char **argv)
 		m.cfg.wait_timeout_ms++;	/* round up: never wait less than asked */
 	m.cfg.wait_timeout.tv_sec = m.cfg.wait_timeout_ms / 1000;
 	m.cfg.wait_timeout.tv_usec = (m.cfg.wait_timeout_ms % 1000) * 1000;
-	fdstore_init(&m);
+	fdstore_init(&m, o->fd_store);
 	upgrade_prepare(&m, argv);	/* failure: logged, SIGHUP refused */
 
 	r = spawn_prepare(&m.cfg, o->helper, o->helper_user, o->empty_dir);

@@ -382,6 +382,44 @@ START_TEST(test_no_store_helpers_end)
 END_TEST
 
 /*
+ * systemd before 254 (Debian 12's 252) keeps the store without setting
+ * $FDSTORE: on its own the master stores nothing there, so the shipped
+ * unit passes --fd-store; with it, a crash loses no VM.
+ */
+START_TEST(test_store_without_fdstore_env)
+{
+	static const char *const flag[] = { "--fd-store", NULL };
+	struct avm a = { 0 };
+
+	/* Without the flag: no $FDSTORE, nothing stored. */
+	sdm_start_old(&sdm, h, NULL, NULL);
+	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 1);
+	tclient_ping_ok(a.rt);
+	ck_assert_uint_eq(sdm_count(sdm.record, "STORE "), 0);
+	ck_assert_uint_eq(sdm_count(h->proxy_log, "fd store"), 0);
+	sdm_stop(&sdm);
+	avm_down(&a);
+	harness_vm_stop(h, a.vm);
+
+	/* With it: stored, and adopted after a crash. */
+	h = harness_free(h);
+	h = harness_new();
+	sdm_start_old(&sdm, h, flag, NULL);
+	ck_assert_uint_eq(sdm_count(h->proxy_log, "(--fd-store; $FDSTORE is not set)"), 1);
+	avm_up(&a, "vm1", HARNESS_HYPERSTART1, 1);
+	ck_assert(sdm_wait_count(sdm.record, "STORE vm-vm1", 1, HARNESS_WAIT_MS));
+	kill_master(0);
+	wait_adopted(1, 1);
+	tclient_free(a.rt);
+	a.rt = tclient_attach(h, "vm1");
+	tclient_ping_ok(a.rt);
+	ck_assert(!lu_wait_gone(a.helper_pidfd, 0));	/* the same helper */
+	sdm_stop(&sdm);
+	avm_down(&a);
+}
+END_TEST
+
+/*
  * Hostile reports cost only their helper: next to an honest vm1, helpers
  * (tests/integration/hostile-helper, evil-adopt-*) answer the adoption
  * with another nonce, another IPC version, a token list cut short, and
@@ -580,5 +618,6 @@ int main(void)
 	tcase_add_test(tc, test_no_store_helpers_end);
 	tcase_add_test(tc, test_hostile_reports);
 	tcase_add_test(tc, test_sighup_upgrade_without_store);
+	tcase_add_test(tc, test_store_without_fdstore_env);
 	return harness_run(s);
 }

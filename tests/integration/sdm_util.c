@@ -20,8 +20,8 @@
 #include "harness.h"
 #include "sdm_util.h"
 
-void sdm_start(struct sdm *s, struct harness *h, int fdstore_max,
-	       const char *const *extra, const char *const *envs)
+static void sdm_run(struct sdm *s, struct harness *h, int fdstore_max, bool old,
+		    const char *const *extra, const char *const *envs)
 {
 	const char *argv[48];
 	char max[16], sdm_bin[PATH_MAX], proxy_bin[PATH_MAX];
@@ -47,6 +47,8 @@ void sdm_start(struct sdm *s, struct harness *h, int fdstore_max,
 		argv[n++] = "--fdstore-max";
 		argv[n++] = max;
 	}
+	if (old)
+		argv[n++] = "--no-fdstore-env";
 	argv[n++] = "--";
 	argv[n++] = proxy_bin;
 	argv[n++] = "--wait-timeout";
@@ -65,6 +67,18 @@ void sdm_start(struct sdm *s, struct harness *h, int fdstore_max,
 	h->proxy_pidfd = s->pidfd;
 	ck_assert_msg(sdm_wait_count(s->record, "READY 0", 1, HARNESS_WAIT_MS),
 		      "cc-proxy under sdmanager sent no READY=1");
+}
+
+void sdm_start(struct sdm *s, struct harness *h, int fdstore_max,
+	       const char *const *extra, const char *const *envs)
+{
+	sdm_run(s, h, fdstore_max, false, extra, envs);
+}
+
+void sdm_start_old(struct sdm *s, struct harness *h, const char *const *extra,
+		   const char *const *envs)
+{
+	sdm_run(s, h, -1, true, extra, envs);
 }
 
 pid_t sdm_master(const struct sdm *s, unsigned int run)

@@ -30,6 +30,13 @@ struct sdm {
 void sdm_start(struct sdm *s, struct harness *h, int fdstore_max,
 	       const char *const *extra, const char *const *envs);
 
+/**
+ * sdm_start_old() - sdm_start() playing systemd before 254: the store is
+ * kept, but $FDSTORE is not set (sdmanager --no-fdstore-env).
+ */
+void sdm_start_old(struct sdm *s, struct harness *h, const char *const *extra,
+		   const char *const *envs);
+
 /** sdm_master() - the pid of the master of run @run (its PID line). */
 pid_t sdm_master(const struct sdm *s, unsigned int run);
 

@@ -4,7 +4,7 @@
  * never installed:
  *
  *   sdmanager --dir DIR [--listen PATH] [--restarts N] [--fdstore-max N]
- *             -- CMD [ARGS...]
+ *             [--no-fdstore-env] -- CMD [ARGS...]
  *
  * It binds DIR/notify (NOTIFY_SOCKET) and, with --listen, a listening
  * AF_UNIX stream socket at PATH, then starts CMD with LISTEN_FDS,
@@ -18,6 +18,8 @@
  * the store handed back. --fdstore-max N plays FileDescriptorStoreMax=
  * (default SDM_STORE_MAX): the service gets FDSTORE=N in its environment
  * (systemd 254 and later do that), and with 0 no fd is kept.
+ * --no-fdstore-env plays systemd before 254 (Debian 12's 252): the store
+ * is kept, but $FDSTORE is never set.
  *
  * Like systemd with KillMode=process it is a child subreaper: processes
  * the service leaves behind (its helpers) become its children, and it
@@ -69,6 +71,7 @@ struct stored {
 static struct stored store[SDM_STORE_MAX];
 static size_t n_store;
 static size_t store_max = SDM_STORE_MAX;
+static bool fdstore_env = true;	/* --no-fdstore-env: false */
 static FILE *rec;
 /* The service, and its wait status once reaped by reap_all(). */
 static pid_t svc_pid;
@@ -210,7 +213,7 @@ static pid_t spawn(char **argv, int listen_fd, const char *notify, unsigned int 
 	snprintf(num, sizeof(num), "%d", (int)getpid());
 	setenv("LISTEN_PID", num, 1);
 	setenv("NOTIFY_SOCKET", notify, 1);
-	if (store_max > 0) {
+	if (store_max > 0 && fdstore_env) {
 		snprintf(num, sizeof(num), "%zu", store_max);
 		setenv("FDSTORE", num, 1);
 	} else {
@@ -325,6 +328,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "restarts", required_argument, NULL, 'r' },
 		{ "fdstore-max", required_argument, NULL, 'f' },
+		{ "no-fdstore-env", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL, *listen_path = NULL;
@@ -343,12 +347,14 @@ int main(int argc, char **argv)
 			restarts = (unsigned int)strtoul(optarg, NULL, 10);
 		else if (c == 'f' && strtoul(optarg, NULL, 10) <= SDM_STORE_MAX)
 			store_max = strtoul(optarg, NULL, 10);
+		else if (c == 'n')
+			fdstore_env = false;
 		else
 			return 1;
 	}
 	if (!dir || optind >= argc) {
 		fprintf(stderr, "usage: sdmanager --dir DIR [--listen PATH] [--restarts N] "
-			"[--fdstore-max N] -- CMD...\n");
+			"[--fdstore-max N] [--no-fdstore-env] -- CMD...\n");
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/record", dir);
