@@ -277,6 +277,7 @@ START_TEST(test_restart_upgrade_20)
 	unsigned int run = 0;
 	pid_t master;
 	int fds_master = -1, fds_a = -1, fds_b = -1;
+	struct lu_fds first, now;
 	long long t0;
 
 	sdm_start(&sdm, h, -1, slow_ok, NULL);
@@ -316,8 +317,16 @@ START_TEST(test_restart_upgrade_20)
 		tree_is(3);
 		if (fds_master < 0) {
 			fds_master = sdm_nfds(master);
+			lu_fds_read(master, &first);
 			fds_a = sdm_nfds(a.helper);
 			fds_b = sdm_nfds(b.helper);
+		}
+		if (sdm_nfds(master) != fds_master) {
+			/* Which fd came or went, for the failure report. */
+			lu_fds_read(master, &now);
+			fprintf(stderr, "cycle %u: the master's fds changed\n", c);
+			lu_fds_print("after the first cycle", &first);
+			lu_fds_print("now", &now);
 		}
 		ck_assert_int_eq(sdm_nfds(master), fds_master);
 		ck_assert_int_eq(sdm_nfds(a.helper), fds_a);
