@@ -45,6 +45,7 @@
 #include "payload.h"
 #include "session.h"
 #include "shim.h"
+#include "shim_priv.h"
 #include "shimlog.h"
 
 /* Largest single read and write on a shim connection (shim_new()): a
@@ -53,34 +54,6 @@
 #define SHIM_READ_MAX	(64u * 1024u)
 #define SHIM_WRITE_MAX	(256u * 1024u)
 
-enum {
-	SHIM_PAUSE_COMMAND = 1 << 0,	/* a Signal waits for its answer */
-	SHIM_PAUSE_STDIN = 1 << 1,	/* the session's stdin queue is full */
-	SHIM_PAUSE_OUTPUT = 1 << 2,	/* its output is above HELPER_SHIM_OUT_HIGH */
-};
-
-struct shim {
-	TAILQ_ENTRY(shim) link;		/* in h->orphans while orphan */
-	struct helper *h;
-	struct session *s;		/* NULL once detached */
-	struct bufferevent *bev;	/* output only */
-	struct event *read_ev;		/* persistent; added while reading */
-	struct evbuffer *in;		/* frames from the shim, not served yet */
-	bool reading;
-	uint64_t io_base;		/* for logs, also once detached */
-	pid_t pid;			/* SO_PEERCRED, for logs */
-	unsigned int paused;		/* SHIM_PAUSE_* */
-	bool closing;			/* no more input; freed once flushed */
-	bool orphan;
-	struct event *close_ev;		/* frees the shim (now, or at the flush bound) */
-	struct event *stdin_timer;	/* stdin waits for the process to start */
-	/* The Signal being served. */
-	bool sig_active;
-	struct payload_signal sig;
-	struct event *sig_timer;	/* waiting for the process to start */
-	struct agent_cmd *sig_cmd;	/* at the agent */
-	uint64_t drained;		/* bytes the shim has taken from its output */
-};
 
 struct evbuffer *shim_output(struct shim *sh)
 {
@@ -225,7 +198,7 @@ static void shim_drop(struct shim *sh, int verbosity, const char *reason)
 }
 
 /* A response (no payload) or an error response {"msg": @msg}. */
-static void shim_respond(struct shim *sh, uint8_t opcode, const char *msg)
+void shim_respond(struct shim *sh, uint8_t opcode, const char *msg)
 {
 	int r = msg ? frame_encode_error(shim_output(sh), opcode, msg)
 		    : frame_encode_response(shim_output(sh), opcode, false, NULL);
@@ -236,13 +209,13 @@ static void shim_respond(struct shim *sh, uint8_t opcode, const char *msg)
 	}
 }
 
-static void shim_pause(struct shim *sh, unsigned int why)
+void shim_pause(struct shim *sh, unsigned int why)
 {
 	sh->paused |= why;
 	shim_set_reading(sh, false);
 }
 
-static void shim_unpause(struct shim *sh, unsigned int why)
+void shim_unpause(struct shim *sh, unsigned int why)
 {
 	if (!(sh->paused & why))
 		return;
@@ -252,96 +225,6 @@ static void shim_unpause(struct shim *sh, unsigned int why)
 	shim_set_reading(sh, true);
 	/* Frames may be buffered already: decode them from a fresh callback. */
 	event_active(sh->read_ev, EV_READ, 0);
-}
-
-/* ---- Signal -------------------------------------------------------- */
-
-static void shim_signal_done(struct shim *sh, const char *error)
-{
-	shim_respond(sh, FRAME_CMD_SIGNAL, error);
-	sh->sig_active = false;
-	sh->sig_cmd = NULL;
-	evtimer_del(sh->sig_timer);
-	shim_unpause(sh, SHIM_PAUSE_COMMAND);
-}
-
-static void shim_on_signal_answer(void *ctx, bool error, const char *text, size_t len)
-{
-	struct shim *sh = ctx;
-
-	sh->sig_cmd = NULL;
-	if (error)
-		shim_signal_done(sh, len ? text : "the agent returned an error");
-	else
-		shim_signal_done(sh, NULL);
-}
-
-/* Send the Signal to the agent if the process runs; else wait or answer. */
-static void shim_signal_try(struct shim *sh)
-{
-	struct session *s = sh->s;
-	int signo = sh->sig.signal_number;
-	uint32_t code = HYPER_KILLCONTAINER;
-	char *payload;
-	int r;
-
-	if (!s->started) {
-		if (!s->req && (signo == SIGKILL || signo == SIGTERM)) {
-			/* Nothing runs and nothing is on its way: let the
-			 * shim exit, as the runtime expects. */
-			helper_log(LOG_INFO, 1, s->io_base,
-				   "signal %d for a process never started: ProcessExited(0)", signo);
-			shim_signal_done(sh, NULL);
-			session_exit_now(s, 0);
-			return;
-		}
-		if (!evtimer_pending(sh->sig_timer, NULL))
-			evtimer_add(sh->sig_timer, &sh->h->wait_timeout);
-		return;
-	}
-	evtimer_del(sh->sig_timer);
-	if (signo == SIGWINCH) {
-		code = HYPER_WINSIZE;
-		payload = payload_build_winsize(s->io_base, sh->sig.rows, sh->sig.columns);
-	} else if (s->is_exec || !s->container_id) {
-		shim_signal_done(sh, "only SIGWINCH can be sent to a process started by execcmd");
-		return;
-	} else {
-		payload = payload_build_killcontainer(s->container_id, signo);
-	}
-	if (!payload) {
-		shim_signal_done(sh, "out of memory");
-		return;
-	}
-	r = agent_submit(sh->h->agent, code, payload, strlen(payload),
-			 shim_on_signal_answer, sh, &sh->sig_cmd);
-	if (r < 0)
-		shim_signal_done(sh, r == -ENOBUFS ? "too many commands wait for the agent"
-				 : "cannot queue the signal");
-}
-
-static void shim_on_signal_timeout(evutil_socket_t fd, short what, void *ctx)
-{
-	struct shim *sh = ctx;
-
-	if (!sh->h->exiting && sh->sig_active && !sh->sig_cmd)
-		shim_signal_done(sh, "the process was not started in time");
-}
-
-static void shim_on_signal(struct shim *sh, const struct frame *f)
-{
-	_cleanup_free_ char *err = NULL;
-	int r;
-
-	r = payload_parse_signal(f->payload, f->payload_len, &sh->sig, &err);
-	if (r != 0) {
-		shim_respond(sh, FRAME_CMD_SIGNAL, err ? err : "invalid Signal");
-		return;
-	}
-	helper_log(LOG_INFO, 1, sh->io_base, "Signal %d from the shim", sh->sig.signal_number);
-	sh->sig_active = true;
-	shim_pause(sh, SHIM_PAUSE_COMMAND);
-	shim_signal_try(sh);
 }
 
 void shim_on_started(struct shim *sh)
