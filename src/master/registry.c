@@ -194,19 +194,20 @@ static void registry_index_put(struct master *m)
 
 /* ---- VMs ------------------------------------------------------------- */
 
-int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
+/* A VM named @name in @state, in m->vms with the next serial, outside the
+ * namespace. Return: 0, or -ENOMEM. */
+static int registry_vm_alloc(struct master *m, const char *name, enum vm_state state,
+			     struct vm **out)
 {
 	struct registry_index *ix;
 	struct vm *vm;
 
 	*out = NULL;
-	if (registry_find(m, container_id))
-		return -EEXIST;
 	ix = registry_index_get(m);
 	if (!ix)
 		return -ENOMEM;
 	vm = calloc(1, sizeof(*vm));
-	if (!vm || !(vm->container_id = strdup(container_id))) {
+	if (!vm || !(vm->container_id = strdup(name))) {
 		free(vm);
 		registry_index_put(m);
 		return -ENOMEM;
@@ -214,50 +215,49 @@ int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
 	vm->m = m;
 	vm->created_ms = registry_now_ms();
 	vm->serial = ++m->last_vm_serial;
-	vm->state = VM_STARTING;
+	vm->state = state;
 	vm->pidfd = -1;
-	vm->child = true;
-	vm->in_namespace = true;
 	vm->next_io_base = REGISTRY_IO_BASE_FIRST;
 	TAILQ_INIT(&vm->tokens);
 	TAILQ_INIT(&vm->requests);
 	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
-	registry_hash_add(&ix->ids, &vm->by_id,
-			  registry_hash_bytes(ix->seed, container_id, strlen(container_id)));
 	*out = vm;
+	return 0;
+}
+
+/* registry_find() sees @vm under its container id from now on. */
+static void registry_namespace_add(struct vm *vm)
+{
+	struct registry_index *ix = vm->m->index;
+
+	vm->in_namespace = true;
+	registry_hash_add(&ix->ids, &vm->by_id,
+			  registry_hash_bytes(ix->seed, vm->container_id,
+					      strlen(vm->container_id)));
+}
+
+int registry_vm_new(struct master *m, const char *container_id, struct vm **out)
+{
+	int r;
+
+	*out = NULL;
+	if (registry_find(m, container_id))
+		return -EEXIST;
+	r = registry_vm_alloc(m, container_id, VM_STARTING, out);
+	if (r < 0)
+		return r;
+	(*out)->child = true;
+	registry_namespace_add(*out);
 	return 0;
 }
 
 int registry_vm_new_adopting(struct master *m, const char *label, struct vm **out)
 {
-	struct registry_index *ix;
-	struct vm *vm;
-
-	*out = NULL;
-	ix = registry_index_get(m);
-	if (!ix)
-		return -ENOMEM;
-	vm = calloc(1, sizeof(*vm));
-	if (!vm || !(vm->container_id = strdup(label))) {
-		free(vm);
-		registry_index_put(m);
-		return -ENOMEM;
-	}
-	vm->m = m;
-	vm->created_ms = registry_now_ms();
-	vm->state = VM_ADOPTING;
-	vm->pidfd = -1;
-	vm->next_io_base = REGISTRY_IO_BASE_FIRST;
-	TAILQ_INIT(&vm->tokens);
-	TAILQ_INIT(&vm->requests);
-	TAILQ_INSERT_TAIL(&m->vms, vm, entry);
-	*out = vm;
-	return 0;
+	return registry_vm_alloc(m, label, VM_ADOPTING, out);
 }
 
 int registry_enter_namespace(struct vm *vm, const char *container_id)
 {
-	struct registry_index *ix = vm->m->index;
 	char *id;
 
 	if (registry_find(vm->m, container_id))
@@ -267,9 +267,7 @@ int registry_enter_namespace(struct vm *vm, const char *container_id)
 		return -ENOMEM;
 	free(vm->container_id);
 	vm->container_id = id;
-	vm->in_namespace = true;
-	registry_hash_add(&ix->ids, &vm->by_id,
-			  registry_hash_bytes(ix->seed, id, strlen(id)));
+	registry_namespace_add(vm);
 	return 0;
 }
 

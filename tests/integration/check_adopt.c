@@ -399,6 +399,8 @@ START_TEST(test_store_without_fdstore_env)
 {
 	static const char *const flag[] = { "--fd-store", NULL };
 	struct avm a = { 0 };
+	struct json_object *reply, *vms, *v;
+	struct tclient *admin;
 
 	/* Without the flag: no $FDSTORE, nothing stored. */
 	sdm_start_old(&sdm, h, NULL, NULL);
@@ -423,6 +425,16 @@ START_TEST(test_store_without_fdstore_env)
 	a.rt = tclient_attach(h, "vm1");
 	tclient_ping_ok(a.rt);
 	ck_assert(!lu_wait_gone(a.helper_pidfd, 0));	/* the same helper */
+	/* An adopted VM is in the status like any other. */
+	admin = tclient_connect(h, "admin");
+	reply = tclient_call(admin, FRAME_CMD_STATUS, NULL);
+	ck_assert_ptr_nonnull(reply);
+	ck_assert(json_object_object_get_ex(reply, "vms", &vms));
+	ck_assert_int_eq(json_object_array_length(vms), 1);
+	ck_assert(json_object_object_get_ex(json_object_array_get_idx(vms, 0), "containerId", &v));
+	ck_assert_str_eq(json_object_get_string(v), "vm1");
+	json_object_put(reply);
+	tclient_free(admin);
 	sdm_stop(&sdm);
 	avm_down(&a);
 }
