@@ -125,7 +125,8 @@ int frame_peek(struct evbuffer *in, uint32_t max_payload,
 		return FRAME_E_INCOMPLETE;
 	hd->hdr_len = (size_t)h[FRAME_OFF_HLEN] * 4;
 	hd->payload_len = bytes_get_be32(h + FRAME_OFF_LEN);
-	/* As frame_decode(): only a whole frame counts. */
+	/* hdr_len <= 1020 and len < 2^32: no overflow in 64 bits. Only a
+	 * whole frame counts (frame_decode() drains nothing otherwise). */
 	if ((uint64_t)have < (uint64_t)hd->hdr_len + hd->payload_len)
 		return FRAME_E_INCOMPLETE;
 	hd->type = h[FRAME_OFF_TYPE] & FRAME_TYPE_MASK;
@@ -137,31 +138,18 @@ int frame_peek(struct evbuffer *in, uint32_t max_payload,
 int frame_decode(struct evbuffer *in, uint32_t max_payload, struct frame *f,
 		 const char **why)
 {
-	uint8_t h[FRAME_HEADER_SIZE];
-	size_t have = evbuffer_get_length(in);
-	size_t hdr_len;
-	uint32_t len;
+	struct frame_head hd;
 	uint8_t *payload = NULL;
-	ev_ssize_t n;
+	uint32_t len;
 	int r;
 
 	*f = FRAME_NULL;
-	n = evbuffer_copyout(in, h, have < sizeof(h) ? have : sizeof(h));
-	if (n < 0)
-		return -ENOMEM;
-	r = frame_check_header(h, (size_t)n, max_payload, why);
+	/* The header checked, and the whole frame buffered (so that
+	 * nothing is drained on INCOMPLETE). */
+	r = frame_peek(in, max_payload, &hd, why);
 	if (r)
 		return r;
-	if ((size_t)n < FRAME_HEADER_SIZE)
-		return FRAME_E_INCOMPLETE;
-
-	hdr_len = (size_t)h[FRAME_OFF_HLEN] * 4;
-	len = bytes_get_be32(h + FRAME_OFF_LEN);
-	/* hdr_len <= 1020 and len < 2^32: no overflow in 64 bits. Wait for
-	 * the whole frame, so that nothing is drained on INCOMPLETE. */
-	if ((uint64_t)have < (uint64_t)hdr_len + len)
-		return FRAME_E_INCOMPLETE;
-
+	len = hd.payload_len;
 	if (len > 0) {
 		/* Only reached when all @len bytes are already buffered: the
 		 * allocation is bounded by what the peer actually sent. */
@@ -172,20 +160,20 @@ int frame_decode(struct evbuffer *in, uint32_t max_payload, struct frame *f,
 		payload = malloc((size_t)len + 1);
 		if (!payload)
 			return -ENOMEM;
-		if (evbuffer_drain(in, hdr_len) < 0 ||
+		if (evbuffer_drain(in, hd.hdr_len) < 0 ||
 		    evbuffer_remove(in, payload, len) != (ev_ssize_t)len) {
 			/* Cannot happen with the length checked above. */
 			free(payload);
 			return -EIO;
 		}
 		payload[len] = '\0';
-	} else if (evbuffer_drain(in, hdr_len) < 0) {
+	} else if (evbuffer_drain(in, hd.hdr_len) < 0) {
 		return -EIO;
 	}
 
-	f->type = h[FRAME_OFF_TYPE] & FRAME_TYPE_MASK;
-	f->flags = h[FRAME_OFF_TYPE] & FRAME_FLAGS_MASK;
-	f->opcode = h[FRAME_OFF_OPCODE];
+	f->type = hd.type;
+	f->flags = hd.flags;
+	f->opcode = hd.opcode;
 	f->payload_len = len;
 	f->payload = payload;
 	return 0;
