@@ -405,9 +405,34 @@ struct vm_token *registry_token_by_io_base(struct vm *vm, uint64_t io_base)
 	return NULL;
 }
 
-int registry_token_new(struct vm *vm, struct vm_token **out)
+/*
+ * @t (its text set) becomes @vm's token for @io_base: FREE, or HANDED
+ * (@handed: a shim holds it), in the VM's list and both indexes. Later
+ * tokens get ioBases above it.
+ */
+static void registry_token_link(struct vm *vm, struct vm_token *t, uint64_t io_base,
+				bool handed)
 {
 	struct registry_index *ix = vm->m->index;
+
+	token_prefix(t->token, t->prefix);
+	t->vm = vm;
+	t->state = handed ? TOKEN_HANDED : TOKEN_FREE;
+	vm->n_claimed += handed;
+	t->io_base = io_base;
+	/* ioBase (stdout, stdin) and ioBase + 1 (stderr) */
+	if (io_base + 2 > vm->next_io_base)
+		vm->next_io_base = io_base + 2;
+	TAILQ_INSERT_TAIL(&vm->tokens, t, entry);
+	vm->n_tokens++;
+	registry_hash_add(&ix->tokens, &t->by_text,
+			  registry_hash_bytes(ix->seed, t->token, TOKEN_STR_LEN));
+	registry_hash_add(&ix->io_bases, &t->by_io_base,
+			  registry_hash_u64(ix->seed, (uint64_t)(uintptr_t)vm, t->io_base));
+}
+
+int registry_token_new(struct vm *vm, struct vm_token **out)
+{
 	struct vm_token *t;
 	int r;
 
@@ -427,17 +452,7 @@ int registry_token_new(struct vm *vm, struct vm_token **out)
 			return r;
 		}
 	} while (registry_token_find(vm->m, t->token));
-	token_prefix(t->token, t->prefix);
-	t->vm = vm;
-	t->state = TOKEN_FREE;
-	t->io_base = vm->next_io_base;
-	vm->next_io_base += 2;	/* ioBase (stdout, stdin) and ioBase + 1 (stderr) */
-	TAILQ_INSERT_TAIL(&vm->tokens, t, entry);
-	vm->n_tokens++;
-	registry_hash_add(&ix->tokens, &t->by_text,
-			  registry_hash_bytes(ix->seed, t->token, TOKEN_STR_LEN));
-	registry_hash_add(&ix->io_bases, &t->by_io_base,
-			  registry_hash_u64(ix->seed, (uint64_t)(uintptr_t)vm, t->io_base));
+	registry_token_link(vm, t, vm->next_io_base, false);
 	*out = t;
 	return 0;
 }
@@ -445,7 +460,6 @@ int registry_token_new(struct vm *vm, struct vm_token **out)
 int registry_token_adopt(struct vm *vm, const char *text, uint64_t io_base,
 			 bool handed)
 {
-	struct registry_index *ix = vm->m->index;
 	struct vm_token *t;
 
 	if (vm->n_tokens >= REGISTRY_VM_TOKENS_MAX)
@@ -456,19 +470,7 @@ int registry_token_adopt(struct vm *vm, const char *text, uint64_t io_base,
 	if (!t)
 		return -ENOMEM;
 	memcpy(t->token, text, TOKEN_STR_LEN);
-	token_prefix(t->token, t->prefix);
-	t->vm = vm;
-	t->state = handed ? TOKEN_HANDED : TOKEN_FREE;
-	vm->n_claimed += handed;
-	t->io_base = io_base;
-	if (io_base + 2 > vm->next_io_base)
-		vm->next_io_base = io_base + 2;
-	TAILQ_INSERT_TAIL(&vm->tokens, t, entry);
-	vm->n_tokens++;
-	registry_hash_add(&ix->tokens, &t->by_text,
-			  registry_hash_bytes(ix->seed, t->token, TOKEN_STR_LEN));
-	registry_hash_add(&ix->io_bases, &t->by_io_base,
-			  registry_hash_u64(ix->seed, (uint64_t)(uintptr_t)vm, t->io_base));
+	registry_token_link(vm, t, io_base, handed);
 	return 0;
 }
 
